@@ -1,0 +1,132 @@
+"""MAML and its two cheap approximations: one inner loop, one meta-objective.
+
+Lecture §1 (algorithm overview), in the pseudo-code's own names::
+
+    for x_spt, y_spt, x_qry, y_qry in tasks:
+        spt_loss = loss(y_spt, f(x_spt, θ))
+        ϕ_i = θ - α * grad(spt_loss, θ)          # adapt()
+        qry_loss = loss(y_qry, f(x_qry, ϕ_i))     # MAML.query()
+    θ = θ - β * grad(mean qry_loss, θ)            # MAML.objective(), then the outer optimiser
+
+Lecture §2 gives the two remedies for the cost of differentiating through ``grad``:
+
+- ``approx="first_order"``: treat dϕ_i/dθ as I, i.e. cut the graph of the inner gradient;
+- ``approx="head_only"``: adapt only the last layer (ANIL); the body still learns in the
+  outer loop.
+
+The inner gradient is ``torch.func.grad``. It keeps the graph of the gradient, as
+``torch.autograd.grad(..., create_graph=True)`` does (Appendix A), and, unlike
+``autograd.grad``, it also works under ``torch.func.vmap``, which runs all tasks of a meta-batch
+as one batched computation instead of a Python loop. ``detach()`` on the inner gradient is
+exactly what ``create_graph=False`` does, and that is the first-order approximation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call, grad, vmap
+
+from lecture_utils.models import is_head, parameters_of
+
+APPROXIMATIONS = ("second_order", "first_order", "head_only")
+LOSSES = {"regression": F.mse_loss, "classification": F.cross_entropy}
+
+
+def check_choice(value: str, valid: tuple[str, ...], what: str) -> str:
+    if value not in valid:
+        raise ValueError(f"unknown {what} {value!r}; choose one of {', '.join(valid)}")
+    return value
+
+
+def adapt(model: nn.Module, params: dict[str, Tensor], x_spt: Tensor, y_spt: Tensor, *,
+          loss_fn, steps: int = 1, inner_lr: float = 0.01, approx: str = "second_order") -> dict[str, Tensor]:
+    """The inner loop: ``steps`` gradient steps on the support set, from θ to ϕ_i.
+
+    ``approx`` chooses what the outer gradient will see:
+    ``second_order`` keeps dϕ/dθ = I - α·H (the exact MAML meta-gradient),
+    ``first_order`` treats dϕ/dθ as I, ``head_only`` adapts only the head parameters.
+    """
+    check_choice(approx, APPROXIMATIONS, "approximation")
+    if steps < 0:
+        raise ValueError(f"inner steps must be >= 0, got {steps}")
+    adapted = {n for n in params if approx != "head_only" or is_head(n)}
+
+    def support_loss(fast: dict[str, Tensor], frozen: dict[str, Tensor]) -> Tensor:
+        return loss_fn(functional_call(model, {**frozen, **fast}, (x_spt,)), y_spt)
+
+    phi = dict(params)
+    for _ in range(steps):
+        fast = {n: phi[n] for n in adapted}
+        frozen = {n: p for n, p in phi.items() if n not in adapted}
+        grads = grad(support_loss)(fast, frozen)
+        if approx == "first_order":
+            grads = {n: g.detach() for n, g in grads.items()}
+        phi.update({n: fast[n] - inner_lr * grads[n] for n in adapted})
+    return phi
+
+
+
+
+@dataclass(frozen=True)
+class MAML:
+    """MAML (§1) or one of its approximations (§2) as a meta-objective over a batch of tasks.
+
+    ``objective(model, batch)`` returns the mean query loss over the tasks, whose gradient with
+    respect to θ is the meta-gradient, and the query predictions ``[T, Q, ...]``. ``batching``
+    is ``"vmap"`` (all tasks as one batched computation), ``"loop"`` (a Python loop over tasks)
+    or ``"auto"`` (the faster one for the model, as measured by ``benchmarks/meta_gradient.py``).
+    """
+
+    task: str = "regression"
+    inner_lr: float = 0.01
+    inner_steps: int = 1
+    approx: str = "second_order"
+    batching: str = "auto"
+
+    def __post_init__(self):
+        check_choice(self.task, tuple(LOSSES), "task type")
+        check_choice(self.approx, APPROXIMATIONS, "approximation")
+        check_choice(self.batching, ("auto", "vmap", "loop"), "batching")
+        if self.inner_steps < 0:
+            raise ValueError(f"inner_steps must be >= 0, got {self.inner_steps}")
+
+    @property
+    def loss_fn(self):
+        return LOSSES[self.task]
+
+    def adapt(self, model, params, x_spt, y_spt, steps: int | None = None):
+        """ϕ_i for one task (``steps`` overrides the training value, e.g. at test time)."""
+        return adapt(model, params, x_spt, y_spt, loss_fn=self.loss_fn, inner_lr=self.inner_lr,
+                     steps=self.inner_steps if steps is None else steps, approx=self.approx)
+
+    def query(self, model, params, x_spt, y_spt, x_qry, y_qry, steps: int | None = None):
+        """Adapt on one task's support set; return its query loss and query predictions."""
+        phi = self.adapt(model, params, x_spt, y_spt, steps)
+        pred = functional_call(model, phi, (x_qry,))
+        return self.loss_fn(pred, y_qry), pred
+
+    def objective(self, model: nn.Module, batch, steps: int | None = None) -> tuple[Tensor, Tensor]:
+        """Mean query loss over the meta-batch (its θ-gradient is the meta-gradient)."""
+        params = parameters_of(model)
+        x_spt, y_spt, x_qry, y_qry = batch[:4]
+        if choose_batching(model, self.batching) == "vmap":
+            def one_task(xs, ys, xq, yq):
+                return self.query(model, params, xs, ys, xq, yq, steps)
+            losses, preds = vmap(one_task, randomness="error")(x_spt, y_spt, x_qry, y_qry)
+        else:
+            pairs = [self.query(model, params, *t, steps) for t in zip(x_spt, y_spt, x_qry, y_qry)]
+            losses = torch.stack([loss for loss, _ in pairs])
+            preds = torch.stack([pred for _, pred in pairs])
+        return losses.mean(), preds
+
+
+def choose_batching(model: nn.Module, batching: str) -> str:
+    """``auto``: vmap for the MLP; for convolutional nets the per-task loop was faster on the
+    CPU (grouped convolutions under vmap cost more than they save; see the benchmark)."""
+    if batching != "auto":
+        return batching
+    has_conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
+    return "loop" if has_conv else "vmap"

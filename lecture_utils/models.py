@@ -1,0 +1,93 @@
+"""The two networks of the lecture, written to be used functionally.
+
+Both are plain ``nn.Module``s. MAML never changes the module's own weights in the inner loop:
+it calls the module with a dict of parameters (``theta`` or an adapted ``phi_i``) through
+``torch.func.functional_call``. Every model has a ``body`` (features) and a ``head`` (the last
+layer), so head-only adaptation (lecture §2, remedy 2, known as ANIL) can pick the head's
+parameters by name.
+
+- ``SineMLP``: 1-40-40-1 with ReLU, the MAML paper's sinusoid regressor.
+- ``Conv4``: the standard Omniglot network, 4 x [3x3 conv, batch norm, ReLU, 2x2 max-pool]
+  and a linear head.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call
+
+HEAD = "head."
+
+
+class SineMLP(nn.Module):
+    """1-40-40-1 ReLU network for sinusoid regression (Finn et al. 2017, §5.1)."""
+
+    def __init__(self, hidden: int = 40):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(1, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        self.head = nn.Linear(hidden, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.body(x))
+
+
+class BatchStatNorm2d(nn.Module):
+    """Batch norm that always uses the statistics of the batch in front of it.
+
+    MAML normalises each task's support (or query) set with its own statistics and keeps no
+    running averages. ``nn.BatchNorm2d(track_running_stats=False)`` does the same arithmetic,
+    but under ``torch.func.vmap`` its second-order meta-gradient is wrong (notebook 02 shows
+    the measurement). Written from primitives, the mean and variance are ordinary tensor ops
+    that every transform differentiates exactly.
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        mean = x.mean(dim=(0, 2, 3), keepdim=True)
+        var = ((x - mean) ** 2).mean(dim=(0, 2, 3), keepdim=True)
+        x_hat = (x - mean) / torch.sqrt(var + self.eps)
+        return x_hat * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
+def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
+        BatchStatNorm2d(out_channels),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+    )
+
+
+class Conv4(nn.Module):
+    """Four conv blocks and a linear head: 28x28 -> 14 -> 7 -> 3 -> 1 spatial, then N logits."""
+
+    def __init__(self, n_way: int, hidden: int = 64, in_channels: int = 1):
+        super().__init__()
+        self.body = nn.Sequential(
+            conv_block(in_channels, hidden), conv_block(hidden, hidden),
+            conv_block(hidden, hidden), conv_block(hidden, hidden), nn.Flatten(),
+        )
+        self.head = nn.Linear(hidden, n_way)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.body(x))
+
+
+def parameters_of(model: nn.Module) -> dict[str, Tensor]:
+    """theta as a dict name -> tensor: the form every function in ``maml.py`` takes."""
+    return dict(model.named_parameters())
+
+
+def is_head(name: str) -> bool:
+    """True for the parameters of the last layer, the only ones ANIL adapts."""
+    return name.startswith(HEAD)
+
+
+def forward_with(model: nn.Module, params: dict[str, Tensor], x: Tensor) -> Tensor:
+    """f(x; params): run ``model`` with ``params`` in place of its own weights."""
+    return functional_call(model, params, (x,))

@@ -1,0 +1,116 @@
+"""The meta-training loop every notebook uses, and evaluation with confidence intervals.
+
+It is Pseudo-code 2 of the lecture (§1) with bookkeeping around it::
+
+    meta_optim = Adam(θ, lr=β)
+    for batch in tasks:
+        meta_optim.zero_grad()
+        qry_loss = algorithm.objective(model, batch)   # inner loop inside
+        qry_loss.backward()
+        meta_optim.step()
+
+``algorithm`` is any of ``MAML`` (all three approximations), ``Reptile`` or ``BlackBox``: each
+has ``objective(model, batch) -> (loss, query predictions)`` whose θ-gradient is its
+meta-gradient.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+
+@dataclass
+class History:
+    """What the loop measured: meta-train metrics every step, meta-validation every few."""
+
+    step: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    val_step: list[int] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, list]:
+        return dict(self.__dict__)
+
+
+def query_metrics(task: str, preds: Tensor, y_qry: Tensor) -> tuple[Tensor, Tensor | None]:
+    """Per-task query loss [T] and, for classification, per-task accuracy [T]."""
+    if task == "regression":
+        return ((preds - y_qry) ** 2).flatten(1).mean(1), None
+    losses = F.cross_entropy(preds.flatten(0, 1), y_qry.flatten(), reduction="none").view(y_qry.shape)
+    return losses.mean(1), (preds.argmax(-1) == y_qry).float().mean(1)
+
+
+def learning_rates(algorithm, meta_lr: float) -> str:
+    inner = getattr(algorithm, "inner_lr", None)
+    return f"meta lr {meta_lr:g}" + ("" if inner is None else f", inner lr {inner:g}")
+
+
+def meta_train(model: nn.Module, algorithm, sample_batch: Callable[[torch.Generator], tuple],
+               iterations: int, meta_lr: float = 1e-3, *, seed: int = 0,
+               validation: Callable[[], tuple[float, float | None]] | None = None,
+               val_every: int = 100, progress: bool = True, desc: str = "meta-train") -> History:
+    """Meta-train ``model`` with ``algorithm`` for ``iterations`` outer steps (Adam, lr β = meta_lr).
+
+    ``sample_batch(generator)`` returns a meta-batch of tasks on the model's device;
+    ``validation()`` returns (mean loss, mean accuracy or None) on held-out tasks.
+    A loss that turns NaN or infinite stops training with an error naming the step and the
+    learning rates, instead of silently filling the model with NaN.
+    """
+    if iterations < 0:
+        raise ValueError(f"iterations must be >= 0, got {iterations}")
+    generator = torch.Generator().manual_seed(seed)
+    meta_optim = torch.optim.Adam(model.parameters(), lr=meta_lr)
+    history = History()
+    bar = tqdm(range(1, iterations + 1), desc=desc, disable=not progress, leave=False)
+    for step in bar:
+        batch = sample_batch(generator)
+        meta_optim.zero_grad()
+        loss, preds = algorithm.objective(model, batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"the meta-loss became {loss.item()} at step {step} ({learning_rates(algorithm, meta_lr)}); "
+                "the learning rates are too large for this model: lower them and retrain")
+        loss.backward()
+        meta_optim.step()
+        with torch.no_grad():
+            task_loss, task_acc = query_metrics(algorithm.task, preds, batch[3])
+        history.step.append(step)
+        history.train_loss.append(task_loss.mean().item())
+        history.train_acc.append(math.nan if task_acc is None else task_acc.mean().item())
+        if validation is not None and (step % val_every == 0 or step == iterations):
+            val_loss, val_acc = validation()
+            history.val_step.append(step)
+            history.val_loss.append(val_loss)
+            history.val_acc.append(math.nan if val_acc is None else val_acc)
+            bar.set_postfix(val_loss=f"{val_loss:.3f}")
+    return history
+
+
+def evaluate(model: nn.Module, algorithm, batches, steps: int | None = None) -> tuple[Tensor, Tensor | None]:
+    """Per-task query loss and accuracy over held-out meta-batches, after adaptation with
+    ``steps`` inner steps (the training value when None). Returns tensors of shape [tasks]."""
+    losses, accs = [], []
+    for batch in batches:
+        with torch.no_grad():  # torch.func.grad in the inner loop still differentiates
+            _, preds = algorithm.objective(model, batch, steps=steps)
+        task_loss, task_acc = query_metrics(algorithm.task, preds.detach(), batch[3])
+        losses.append(task_loss)
+        if task_acc is not None:
+            accs.append(task_acc)
+    return torch.cat(losses).cpu(), (torch.cat(accs).cpu() if accs else None)
+
+
+def mean_ci95(values: Tensor) -> tuple[float, float]:
+    """Mean and the half-width of its 95% normal confidence interval (1.96 standard errors)."""
+    values = torch.as_tensor(values, dtype=torch.float64).flatten()
+    if values.numel() < 2:
+        raise ValueError("a confidence interval needs at least two values")
+    return values.mean().item(), 1.96 * values.std().item() / math.sqrt(values.numel())
