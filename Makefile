@@ -1,0 +1,51 @@
+# maml-lecture: one virtual environment (.venv), three everyday commands.
+#   make lab        start JupyterLab on notebooks/
+#   make test       unit tests, then every notebook under strict nbval, then a time table
+#   make notebooks  re-execute the notebooks in place (refreshes their stored outputs)
+# Each creates .venv and installs the project into it first, when needed.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Every notebook except templates (names starting with "_"); read at run time,
+# so notebooks added later are picked up without editing this file.
+NOTEBOOKS = $(sort $(filter-out notebooks/_%,$(wildcard notebooks/*.ipynb)))
+# `make notebooks NB=notebooks/00_setup.ipynb` refreshes a single notebook.
+NB ?= $(NOTEBOOKS)
+CELL_TIMEOUT ?= 600
+
+# Stored outputs are produced and compared on the CPU, where runs are deterministic.
+TEST_ENV := MAML_LECTURE_DEVICE=cpu
+NBVAL_ARGS := --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg \
+              --nbval-cell-timeout $(CELL_TIMEOUT)
+# JupyterLab refuses to run as root unless told to (containers, Colab-like machines).
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
+
+.PHONY: lab test notebooks venv
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(LAB_ARGS)
+
+test: $(STAMP)
+	$(TEST_ENV) $(BIN)/python -m pytest tests $(NOTEBOOKS) $(NBVAL_ARGS)
+
+notebooks: $(STAMP)
+	$(TEST_ENV) $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=$(CELL_TIMEOUT) \
+	    --ExecutePreprocessor.record_timing=False $(NB)
+
+venv: $(STAMP)
+
+# The install is a file target: it reruns only when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { \
+	    echo "error: '$(PYTHON)' not found. Install Python 3.11+ or run: make PYTHON=/path/to/python3.11 ..."; exit 1; }
+	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else \
+	    f"error: Python 3.11 or newer is needed, but $(PYTHON) is {v.major}.{v.minor}. " \
+	    "Run: make PYTHON=python3.11 ...")'
+	@test -x $(BIN)/python || { echo "Creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); } || { \
+	    echo "error: '$(PYTHON) -m venv' failed (on Debian/Ubuntu: apt install python3.11-venv)"; exit 1; }
+	$(BIN)/python -m pip install --disable-pip-version-check -e '.[test]'
+	@touch $@

@@ -1,0 +1,78 @@
+"""Self-checks for the notebook exercises.
+
+Every exercise ends with a call that prints one plain line, "Correct: ..." or "Not yet: ...",
+so a stored notebook output stays the same from run to run. This module holds the generic
+helpers; the checks for one notebook live beside it in ``nb01.py`` ... ``nb05.py``.
+
+    from lecture_utils.exercises import verdict, check_close
+    verdict(answer == 3, "three inner steps.", "count the calls to the inner update.")
+    check_close(my_loss, 0.25, what="the query loss")
+"""
+from __future__ import annotations
+
+import math
+
+__all__ = ["verdict", "check_close", "check_equal"]
+
+
+def verdict(ok: bool, success: str, hint: str) -> bool:
+    """Print "Correct: <success>" or "Not yet: <hint>" and return ``ok`` as a bool."""
+    ok = bool(ok)
+    print(f"Correct: {success}" if ok else f"Not yet: {hint}")
+    return ok
+
+
+def check_close(value, expected, rtol: float = 1e-4, what: str = "the value", atol: float = 1e-8) -> bool:
+    """Check that ``value`` (number, list, NumPy array or tensor) is close to ``expected``.
+
+    Shapes must agree; the message names ``what`` and never prints long floats.
+    """
+    if value is None:
+        return verdict(False, "", f"{what} is still None: fill in the TODO above.")
+    got, want = _flat_floats(value), _flat_floats(expected)
+    if got is None:
+        return verdict(False, "", f"{what} should be a number or an array, not {type(value).__name__}.")
+    if _shape(value) != _shape(expected):
+        return verdict(False, "", f"{what} has shape {_shape(value)}, expected {_shape(expected)}.")
+    bad = [i for i, (g, w) in enumerate(zip(got, want))
+           if not math.isclose(g, w, rel_tol=rtol, abs_tol=atol)]
+    if bad:
+        where = "" if len(got) == 1 else f" at {len(bad)} of {len(got)} entries"
+        return verdict(False, "", f"{what} is off{where} (got {got[bad[0]]:.4g}).")
+    return verdict(True, f"{what} matches.", "")
+
+
+def check_equal(value, expected, what: str = "the answer") -> bool:
+    """Check exact equality (ints, strings, tuples, ...)."""
+    if value is None:
+        return verdict(False, "", f"{what} is still None: fill in the TODO above.")
+    return verdict(value == expected, f"{what} is right.", f"{what} is not right yet (got {value!r}).")
+
+
+def _shape(x) -> tuple:
+    shape = getattr(x, "shape", None)
+    if shape is not None:
+        return tuple(shape)
+    if isinstance(x, (list, tuple)):
+        return (len(x),) + (_shape(x[0]) if x else ())
+    return ()
+
+
+def _flat_floats(x) -> list[float] | None:
+    """Flatten a number, nested list, NumPy array or torch tensor into Python floats."""
+    if hasattr(x, "detach"):  # torch tensor, without importing torch here
+        x = x.detach().cpu().reshape(-1).tolist()
+    elif hasattr(x, "tolist"):  # NumPy array or scalar
+        x = x.tolist()
+    if isinstance(x, (list, tuple)):
+        out = []
+        for item in x:
+            sub = _flat_floats(item)
+            if sub is None:
+                return None
+            out.extend(sub)
+        return out
+    try:
+        return [float(x)]
+    except (TypeError, ValueError):
+        return None
