@@ -39,7 +39,7 @@ def show_images(images, labels=None, *, columns: int = 10, title: str | None = N
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
-            ax.imshow(images[i, 0], cmap="gray_r", vmin=0, vmax=1)
+            ax.imshow(images[i, 0].numpy(), cmap="gray_r", vmin=0, vmax=1)
             if labels is not None:
                 ax.set_title(str(int(labels[i])), fontsize=8)
     if title:
