@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.func import vmap
 
 from lecture_utils.maml import LOSSES, check_choice
 from lecture_utils.models import Conv4
@@ -50,8 +51,9 @@ class BlackBoxLearner(nn.Module):
         return F.one_hot(y, self.label_dim).to(self.to_token.weight.dtype)
 
     def encode(self, x: Tensor) -> Tensor:
-        tasks, n = x.shape[:2]
-        return self.encoder(x.reshape(tasks * n, *x.shape[2:])).reshape(tasks, n, -1)
+        """Features [T, n, d], one task at a time (vmap): batch norm in the encoder then uses
+        each task's own statistics, so no task's prediction depends on the others in the batch."""
+        return vmap(self.encoder)(x)
 
     def forward(self, x_spt: Tensor, y_spt: Tensor, x_qry: Tensor) -> Tensor:
         support = self.to_token(torch.cat([self.encode(x_spt), self.label_features(y_spt)], -1))

@@ -216,3 +216,10 @@ def test_invalid_choices_are_named():
         Reptile(task="ranking")
     with pytest.raises(ValueError, match="at least one inner step"):
         Reptile(inner_steps=0)
+
+
+def test_blackbox_predictions_do_not_depend_on_the_other_tasks_in_the_batch():
+    model, (xs, ys, xq, _) = BlackBoxLearner.for_characters(3, hidden=4, width=8), image_batch(tasks=3)
+    together = model(xs, ys, xq)
+    alone = torch.cat([model(xs[i:i + 1], ys[i:i + 1], xq[i:i + 1]) for i in range(3)])
+    torch.testing.assert_close(together, alone)
