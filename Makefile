@@ -2,6 +2,12 @@
 #   make lab        start JupyterLab on notebooks/
 #   make test       unit tests, then every notebook under strict nbval, then a time table
 #   make notebooks  re-execute the notebooks in place (refreshes their stored outputs)
+# For a class and for CI:
+#   make test-browser  every notebook in JupyterLab in headless Chromium, widgets moved; then Voila
+#   make present       the notebooks as apps (Voila) for a class
+#   make html          static HTML of the stored outputs in build/html/ with an index page
+#   make results       evaluate the committed checkpoints -> results/RESULTS.md (no training)
+#   make reproduce     retrain every model from scratch (GPU when present), then make results
 # Each creates .venv and installs the project into it first, when needed.
 
 PYTHON ?= python3
@@ -23,7 +29,18 @@ NBVAL_ARGS := --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.c
 # JupyterLab refuses to run as root unless told to (containers, Colab-like machines).
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 
-.PHONY: lab test notebooks venv
+# The browser extra (Playwright, Voila) is installed only by the targets that need it.
+BROWSER_STAMP := $(VENV)/.installed-browser
+# The system Chromium; Playwright never downloads a browser. `make test-browser CHROMIUM=...`
+# points at another Chromium or Chrome; BROWSER_ARGS passes options (see scripts/browser_test.py -h).
+CHROMIUM ?= /usr/bin/chromium
+BROWSER_ARGS ?=
+# `make present PRESENT_ARGS="--port=8866 --no-browser"`; `make reproduce MODELS="sine_maml_k10"`.
+PRESENT_ARGS ?=
+MODELS ?=
+RESULTS_ARGS ?=
+
+.PHONY: lab test notebooks venv test-browser chromium present html results reproduce
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(LAB_ARGS)
@@ -37,6 +54,38 @@ notebooks: $(STAMP)
 	    --ExecutePreprocessor.record_timing=False $(NB)
 
 venv: $(STAMP)
+
+test-browser: $(BROWSER_STAMP) chromium
+	CHROMIUM=$(CHROMIUM) $(TEST_ENV) $(BIN)/python scripts/browser_test.py $(BROWSER_ARGS)
+
+# Debian's Chromium, installed only when missing (as root: CI and containers).
+chromium:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	    if [ "$(CHROMIUM)" = /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	        echo "Installing Debian's chromium"; \
+	        apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	    else \
+	        echo "error: no Chromium at $(CHROMIUM). Install it (Debian/Ubuntu: sudo apt-get install chromium)" \
+	             "or run: make test-browser CHROMIUM=/path/to/chromium"; exit 1; \
+	    fi; \
+	fi
+
+present: $(BROWSER_STAMP)
+	$(BIN)/voila notebooks $(PRESENT_ARGS)
+
+html: $(STAMP)
+	$(BIN)/python scripts/build_html.py
+
+results: $(STAMP)
+	$(BIN)/python scripts/results.py $(RESULTS_ARGS)
+
+reproduce: $(STAMP)
+	$(BIN)/python -m lecture_utils.pretrained $(MODELS)
+	$(MAKE) results
+
+$(BROWSER_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --disable-pip-version-check -e '.[test,browser]'
+	@touch $@
 
 # The install is a file target: it reruns only when pyproject.toml changes.
 $(STAMP): pyproject.toml

@@ -228,7 +228,8 @@ def load_pretrained(name: str, device=None, retrain: bool = False, progress: boo
         entry = read_manifest().get(path.name)
         if entry is None or entry["sha256"] != sha256_of(path):
             raise RuntimeError(f"{path.name} does not match checkpoints/manifest.json; retrain it with "
-                               f"load_pretrained({name!r}, retrain=True) or `{entry and entry['command']}`")
+                               f"load_pretrained({name!r}, retrain=True) or "
+                               f"`python -m lecture_utils.pretrained {name}`")
         model = r.build()
         load_checkpoint(path, model, device)
         return model, entry

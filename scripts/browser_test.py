@@ -1,0 +1,729 @@
+#!/usr/bin/env python3
+"""Real-browser test of the notebooks: JupyterLab and Voilà driven in headless Chromium.
+
+    .venv/bin/python scripts/browser_test.py                       # every notebook, then Voilà
+    .venv/bin/python scripts/browser_test.py 00_setup 05_reptile   # some notebooks (name or path)
+    .venv/bin/python scripts/browser_test.py --no-voila --keep
+
+For each notebook it does what a student does: opens it in JupyterLab, clears the outputs, runs
+Kernel > Restart Kernel and Run All Cells, and checks that every code cell ran (execution counts
+1, 2, 3, ...) and that no cell shows an error. Then it finds every interactive widget (each
+top-level widget view that has controls, in any cell: no list to keep up to date), moves one of
+its controls (a slider by the arrow keys; else a dropdown, toggle button, checkbox, text box or
+button) and checks that a figure (the hash of the image ``src``) or a readout changed, with no
+traceback. One screenshot per notebook goes to ``build/screenshots/``. Finally one notebook
+with a slider is opened in Voilà (presentation mode, ``make present``) and its slider is moved.
+
+Nothing in the repository is executed or saved: the notebooks are copied to a temporary
+folder (the package finds ``checkpoints/`` relative to its own source, so a copy of
+``notebooks/`` is enough), JupyterLab runs with its own settings there (autosave off, no news
+popup), and the repository's notebooks are checked unchanged at the end.
+
+Chromium is the system one (``/usr/bin/chromium`` or ``$CHROMIUM``); Playwright never downloads a
+browser. ``make test-browser`` installs both first. Kernels compute on the CPU
+(``MAML_LECTURE_DEVICE=cpu``) unless ``--device`` says otherwise. Exit code: 0 all passed,
+1 a notebook or widget failed (the summary names it), 2 the test could not start.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = REPO / "notebooks"
+SCREENSHOTS = REPO / "build" / "screenshots"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# Headless Chromium as root in a container, offline (see shared/lecture/FIELD-NOTES.md).
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-dev-shm-usage"]
+# JupyterLab user settings for the test server only: never save on its own, no news popup,
+# no extension manager (offline), every cell in the DOM (no virtual scrolling).
+LAB_SETTINGS = {
+    "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
+    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+    "@jupyterlab/extensionmanager-extension/plugin": {"enabled": False},
+    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+}
+PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+TRACEBACK = "Traceback (most recent call last)"
+IDLE_GRACE = 5.0  # seconds after moving a control before an idle kernel means "no change coming"
+# Controls tried, in order, on each interactive widget until one changes an output.
+CONTROLS = [  # one element each: Playwright matches a scoped selector inside the widget only
+    ("slider", ".noUi-handle"),
+    ("dropdown", "select"),
+    ("toggle button", "button.widget-toggle-button"),
+    ("radio button", "input[type=radio]"),
+    ("checkbox", "input[type=checkbox]"),
+    ("text box", "input[type=text], input[type=number], textarea"),
+    ("button", "button.widget-button"),
+]
+ANY_CONTROL = ", ".join(sel for _, sel in CONTROLS)
+
+# Top-level widget views (a widget nested in another, e.g. the Output of an `interact`, belongs
+# to its parent); each is tagged data-bt-widget=i so Playwright can find it again.
+TAG_WIDGETS_JS = """([root, controls]) => {
+  const scope = document.querySelector(root);
+  const cells = [...scope.querySelectorAll('.jp-Cell')];
+  const tops = [...scope.querySelectorAll('.jupyter-widgets')]
+      .filter(e => !e.parentElement.closest('.jupyter-widgets'));
+  return tops.map((e, i) => {
+    e.setAttribute('data-bt-widget', String(i));
+    const cell = e.closest('.jp-Cell');
+    const code = cell ? [...scope.querySelectorAll('.jp-CodeCell')].indexOf(cell) : -1;
+    const labels = [...e.querySelectorAll('label.widget-label, .widget-label')]
+        .map(l => l.textContent.trim()).filter(t => t);
+    return {index: i, cell: cells.indexOf(cell), code_cell: code, controls: e.querySelectorAll(controls).length,
+            labels: labels.slice(0, 4)};
+  });
+}"""
+
+# What a student sees change: every image src (matplotlib PNGs) and the text of every output,
+# per cell (or per top-level output in Voilà), without the sliders' own readouts.
+SNAPSHOT_JS = """(root) => {
+  const scope = document.querySelector(root);
+  if (!scope) return {};
+  let parts = [...scope.querySelectorAll('.jp-Cell')];
+  if (!parts.length) parts = [...scope.querySelectorAll('.jp-OutputArea-child')]
+      .filter(e => !e.parentElement.closest('.jp-OutputArea-child'));
+  const out = {};
+  parts.forEach((part, i) => {
+    const area = part.matches('.jp-Cell') ? part.querySelector('.jp-Cell-outputArea') : part;
+    if (!area) return;
+    const clone = area.cloneNode(true);
+    clone.querySelectorAll('.widget-readout').forEach(e => e.remove());
+    const images = [...area.querySelectorAll('img')].map(e => e.getAttribute('src') || '');
+    out[i] = {text: clone.textContent, images: images};
+  });
+  return out;
+}"""
+
+
+# The text of each code cell's outputs, in order.
+OUTPUT_TEXTS_JS = """(root) => [...document.querySelectorAll(root + ' .jp-CodeCell')].map(
+    cell => [...cell.querySelectorAll('.jp-Cell-outputArea')].map(e => e.innerText).join('\\n'))"""
+# What JupyterLab and ipywidgets show instead of an output they could not render.
+# The description label of a control ("amplitude A"), if it has one.
+CONTROL_LABEL_JS = """(e) => {
+  const box = e.closest('.widget-inline-hbox, .widget-toggle-buttons, .widget-radio');
+  const label = box && box.querySelector('label.widget-label, .widget-label');
+  return label ? label.textContent.trim() : (e.textContent || '').trim().slice(0, 30);
+}"""
+# A slider's value as its readout shows it (aria-valuenow is rounded to one decimal).
+SLIDER_VALUE_JS = """(e) => {
+  const box = e.closest('.widget-slider, .widget-inline-hbox');
+  const readout = box && box.querySelector('.widget-readout');
+  return readout ? readout.textContent.trim() : e.getAttribute('aria-valuenow');
+}"""
+RENDER_ERRORS = ("Error displaying widget", "Error rendering output item", "Failed to display widget",
+                 "Could not render content for")
+
+
+class BrowserTestError(Exception):
+    """A failure with a message that names the notebook and the widget."""
+
+
+@dataclass
+class WidgetResult:
+    index: int
+    cell: int
+    labels: list[str]
+    control: str = ""
+    changed: str = ""
+    seconds: float = 0.0
+    error: str = ""
+
+    def describe(self) -> str:
+        name = f"widget {self.index} (code cell {self.cell}" + (f", '{self.labels[0]}'" if self.labels else "") + ")"
+        if self.error:
+            return f"{name}: {self.error}"
+        return f"{name}: {self.control} -> {self.changed} changed"
+
+
+@dataclass
+class NotebookResult:
+    name: str
+    open_s: float = 0.0
+    run_s: float = 0.0
+    widgets_s: float = 0.0
+    total_s: float = 0.0
+    cells: int = 0
+    widgets: list[WidgetResult] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    screenshot: str = ""
+    failed_cell: int | None = None  # the first code cell with an error, for the screenshot
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and all(not w.error for w in self.widgets)
+
+
+# --- servers ------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BrowserTestError(f"server exited with code {proc.returncode}:\n{tail(log)}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise BrowserTestError(f"server not up at {url} after {timeout:.0f} s:\n{tail(log)}")
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+class Server:
+    """A JupyterLab or Voilà server in its own process group, stopped by its own PID."""
+
+    def __init__(self, name: str, args: list[str], env: dict, cwd: Path, log: Path, ready_path: str):
+        self.name, self.log, self.port = name, log, free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        args = [a.replace("{port}", str(self.port)) for a in args]
+        self.handle = open(log, "w")
+        self.proc = subprocess.Popen(args, env=env, cwd=cwd, stdout=self.handle, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        wait_for_http(self.base + ready_path, self.proc, log)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # the server shuts its kernels down
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.handle.close()
+
+
+def prepare_sandbox(root: Path, device: str, folder: Path = NOTEBOOK_DIR) -> tuple[Path, dict]:
+    """Copy notebooks/ to root/notebooks; a private Jupyter config with LAB_SETTINGS; the env."""
+    notebooks = root / "notebooks"
+    shutil.copytree(folder, notebooks, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    config = root / "jupyter-config"
+    for plugin, values in LAB_SETTINGS.items():
+        path = config / "lab" / "user-settings" / f"{plugin}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values, indent=1))
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_RUNTIME_DIR": str(root / "runtime"),
+           "IPYTHONDIR": str(root / "ipython"), "MAML_LECTURE_DEVICE": device,
+           "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1", "PYTHONUNBUFFERED": "1"}
+    return notebooks, env
+
+
+def lab_args(notebooks: Path) -> list[str]:
+    args = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", "--port={port}",
+            "--IdentityProvider.token=", "--ServerApp.password=", f"--ServerApp.root_dir={notebooks}"]
+    return args + (["--allow-root"] if os.geteuid() == 0 else [])
+
+
+def voila_args(notebooks: Path) -> list[str]:
+    return [sys.executable, "-m", "voila", str(notebooks), "--no-browser", "--port={port}",
+            "--Voila.ip=127.0.0.1", "--show_tracebacks=True"]
+
+
+# --- JupyterLab actions -------------------------------------------------------------------------
+
+def menu(page, top: str, item: str) -> None:
+    page.locator(".lm-MenuBar-item", has_text=top).first.click()
+    page.locator(".lm-Menu-item:visible", has_text=item).first.click()
+
+
+def prompts(page) -> list[str]:
+    return [t.strip() for t in page.locator(f"{PANEL} .jp-CodeCell .jp-InputPrompt").all_text_contents()]
+
+
+def kernel_status(page) -> str:
+    return page.locator(f"{PANEL} .jp-Notebook-ExecutionIndicator").first.get_attribute("data-status") or ""
+
+
+def wait_for_status(page, status: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while kernel_status(page) != status:
+        if time.monotonic() > deadline:
+            raise BrowserTestError(f"the kernel is {kernel_status(page)!r}, not {status!r}, after {timeout:.0f} s")
+        time.sleep(0.25)
+
+
+def wait_idle(page, timeout: float, stable: float = 1.0) -> None:
+    """Until no cell is queued or running and the kernel is idle, twice ``stable`` s apart."""
+    deadline, seen = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        idle = "[*]:" not in prompts(page) and kernel_status(page) == "idle"
+        if idle and seen is not None and time.monotonic() - seen >= stable:
+            return
+        seen = (seen or time.monotonic()) if idle else None
+        time.sleep(0.25)
+    running = [i for i, p in enumerate(prompts(page)) if p == "[*]:"]
+    raise BrowserTestError(f"still running after {timeout:.0f} s (code cells running or queued: {running[:5]}, "
+                           f"kernel {kernel_status(page)!r})")
+
+
+def contents(base: str, name: str) -> dict:
+    with urllib.request.urlopen(f"{base}/api/contents/{name}?content=1", timeout=30) as response:
+        return json.load(response)
+
+
+def save_and_read(page, base: str, name: str) -> dict | None:
+    """Save the (temporary copy of the) notebook and read it back; None if saving failed."""
+    for attempt in ("keys", "menu"):
+        before = contents(base, name)["last_modified"]  # now: any earlier save must not count
+        if attempt == "keys":
+            page.locator(f"{PANEL} .jp-Notebook").first.click(position={"x": 5, "y": 5})
+            page.keyboard.press("Control+s")
+        else:
+            menu(page, "File", "Save Notebook")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            model = contents(base, name)
+            if model["last_modified"] != before:
+                return model["content"]
+            time.sleep(0.3)
+    return None
+
+
+def check_cells(saved: dict | None, page) -> tuple[int, list[str]]:
+    """(code cells, problems): every non-empty code cell ran in order and none stored an error."""
+    problems = []
+    if saved is None:
+        problems.append("could not save the notebook copy to read its outputs (checked the page only)")
+        cells = [p for p in prompts(page) if p]
+        if any(p in ("[ ]:", "[*]:") for p in cells):
+            problems.append(f"not every code cell ran: prompts {cells}")
+    else:
+        code = [c for c in saved["cells"] if c["cell_type"] == "code"]
+        cells = [c for c in code if "".join(c["source"]).strip()]
+        counts = [c["execution_count"] for c in cells]
+        for i, cell in enumerate(code):
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "error":
+                    problems.append(f"code cell {i} raised {out.get('ename')}: {out.get('evalue', '')[:200]}")
+        if counts != list(range(1, len(cells) + 1)) and not problems:
+            missing = [i for i, c in enumerate(code) if "".join(c["source"]).strip() and c["execution_count"] is None]
+            problems.append(f"execution counts {counts}: code cells {missing[:8]} did not run")
+    outputs = page.evaluate(OUTPUT_TEXTS_JS, PANEL)
+    for i, text in enumerate(outputs):
+        if TRACEBACK in text and not any("raised" in p for p in problems):
+            problems.append(f"code cell {i} shows a traceback: {text.strip().splitlines()[-1][:200]}")
+        for broken in RENDER_ERRORS:
+            if broken in text:
+                problems.append(f"code cell {i}: {broken!r} (a widget or output did not render)")
+    return len(cells), problems
+
+
+def snapshot(page, root: str) -> dict:
+    return page.evaluate(SNAPSHOT_JS, root)
+
+
+def digest(part: dict) -> str:
+    return hashlib.sha256((part["text"] + "\0" + "\0".join(part["images"])).encode()).hexdigest()
+
+
+def difference(before: dict, after: dict) -> str:
+    """'' when nothing changed; else what did: 'figure' (an image src) or 'readout' (text)."""
+    kinds = []
+    for key in sorted(set(before) | set(after)):
+        a, b = before.get(key), after.get(key)
+        if a is None or b is None or digest(a) == digest(b):
+            continue
+        kinds.append("figure" if a["images"] != b["images"] and b["images"] else "readout")
+    return "figure" if "figure" in kinds else ("readout" if kinds else "")
+
+
+def new_traceback(before: dict, after: dict) -> str:
+    for key, part in after.items():
+        if TRACEBACK in part["text"] and TRACEBACK not in before.get(key, {"text": ""})["text"]:
+            lines = [ln for ln in part["text"].splitlines() if ln.strip()]
+            return next((ln.strip() for ln in reversed(lines) if "Error" in ln or "Exception" in ln), lines[-1])
+    return ""
+
+
+def operate(page, control, kind: str) -> str:
+    """Move or click one control the way a person would; returns what was done."""
+    control.scroll_into_view_if_needed(timeout=10_000)
+    label = control.evaluate(CONTROL_LABEL_JS)
+    kind = f"{kind} '{label}'" if label else kind
+    if kind.startswith("slider"):
+        before = control.evaluate(SLIDER_VALUE_JS)
+        control.focus()
+        page.keyboard.press("ArrowRight")
+        time.sleep(0.3)
+        if control.evaluate(SLIDER_VALUE_JS) == before:  # already at its maximum
+            page.keyboard.press("ArrowLeft")
+            time.sleep(0.3)
+        return f"{kind} {before} -> {control.evaluate(SLIDER_VALUE_JS)}"
+    if kind.startswith("dropdown"):
+        options = control.locator("option")
+        current = control.evaluate("e => e.selectedIndex")
+        target = (current + 1) % max(options.count(), 1)
+        control.select_option(index=target)
+        return f"{kind} option {current} -> {target}"
+    if kind.startswith("text box"):
+        value = control.input_value()
+        for number in (int, float):
+            try:
+                new = str(number(value) + 1)
+                break
+            except ValueError:
+                continue
+        else:
+            new = value + "a"
+        control.fill(new)
+        control.press("Enter")
+        return f"text {value!r} -> {new!r}"
+    control.click()
+    return kind
+
+
+def exercise_widget(page, root: str, widget: dict, timeout: float) -> WidgetResult:
+    """Try the widget's controls in CONTROLS order until one changes an output."""
+    result = WidgetResult(widget["index"], widget["code_cell"], widget["labels"])
+    start = time.monotonic()
+    box = page.locator(f"[data-bt-widget='{widget['index']}']").first
+    tried = []
+    for kind, selector in CONTROLS:
+        candidates = box.locator(selector)
+        if kind in ("toggle button", "radio button"):
+            candidates = box.locator(f"{selector}:not(.mod-active):not(:checked)")
+        candidates = candidates.filter(visible=True)
+        if candidates.count() == 0:
+            continue
+        control = candidates.first
+        if control.is_disabled():
+            continue
+        before = snapshot(page, root)
+        done = operate(page, control, kind)
+        tried.append(done)
+        changed = ""
+        moved = time.monotonic()
+        while time.monotonic() < moved + timeout:
+            time.sleep(0.3)
+            changed = difference(before, snapshot(page, root))
+            # In JupyterLab, a kernel idle again well after the move has answered already.
+            if changed or (time.monotonic() > moved + IDLE_GRACE and lab_kernel_idle(page)):
+                break
+        if not changed:
+            continue
+        settle(page, root)
+        after = snapshot(page, root)
+        result.control, result.changed = done, difference(before, after) or changed
+        error = new_traceback(before, after)
+        if error:
+            result.error = f"{done}: the output shows a traceback ({error})"
+        result.seconds = time.monotonic() - start
+        return result
+    result.error = (f"no figure or readout changed after: {'; '.join(tried)}"
+                    if tried else "no control could be moved")
+    result.seconds = time.monotonic() - start
+    return result
+
+
+def lab_kernel_idle(page) -> bool:
+    indicator = page.locator(f"{PANEL} .jp-Notebook-ExecutionIndicator")
+    return indicator.count() > 0 and indicator.first.get_attribute("data-status") == "idle"
+
+
+def settle(page, root: str, timeout: float = 60) -> None:
+    """Until the kernel is idle (JupyterLab) and the outputs stop changing."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        if page.locator(f"{PANEL} .jp-Notebook-ExecutionIndicator").count() and kernel_status(page) != "idle":
+            time.sleep(0.25)
+            continue
+        now = snapshot(page, root)
+        if now == last:
+            return
+        last = now
+        time.sleep(0.5)
+
+
+def screenshot(page, name: str, target=None) -> str:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    if target is not None:
+        try:
+            target.evaluate("e => e.scrollIntoView({block: 'center'})")
+            time.sleep(0.3)
+        except Exception:  # the screenshot still helps
+            pass
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return str(path.relative_to(REPO))
+
+
+def test_lab_notebook(context, base: str, name: str, index: int, args) -> NotebookResult:
+    result = NotebookResult(name)
+    stem = Path(name).stem
+    t0 = time.monotonic()
+    page = context.new_page()
+    try:
+        page.goto(f"{base}/lab/workspaces/browser-test-{index}/tree/{name}?reset")
+        page.locator(PANEL).first.wait_for(timeout=90_000)
+        page.locator(f"{PANEL} .jp-Notebook-ExecutionIndicator").first.wait_for(timeout=30_000)
+        # Restarting a kernel that is still starting can leave it "starting" for good: wait first.
+        wait_for_status(page, "idle", 120)
+        result.open_s = time.monotonic() - t0
+
+        t1 = time.monotonic()
+        menu(page, "Edit", "Clear Outputs of All Cells")
+        menu(page, "Kernel", "Restart Kernel and Run All Cells")
+        page.locator(".jp-Dialog .jp-mod-accept").first.click(timeout=30_000)
+        # The run has started once a cell is queued or done (all prompts were "[ ]:" after clearing).
+        page.wait_for_function(
+            f"() => [...document.querySelectorAll('{PANEL} .jp-CodeCell .jp-InputPrompt')]"
+            ".some(e => /^\\[(\\*|\\d+)\\]:$/.test(e.textContent.trim()))", timeout=60_000)
+        wait_idle(page, args.run_timeout)
+        result.run_s = time.monotonic() - t1
+        saved = save_and_read(page, base, name)
+        result.cells, problems = check_cells(saved, page)
+        result.errors += problems
+        failing = [int(m[1]) for p in problems if (m := re.match(r"code cell (\d+)", p))]
+        result.failed_cell = failing[0] if failing else None
+
+        t2 = time.monotonic()
+        widgets = [w for w in page.evaluate(TAG_WIDGETS_JS, [PANEL, ANY_CONTROL]) if w["controls"]]
+        shot_target = None
+        for widget in widgets:
+            outcome = exercise_widget(page, PANEL, widget, args.change_timeout)
+            result.widgets.append(outcome)
+            box = page.locator(f"[data-bt-widget='{widget['index']}']").first
+            if outcome.error:
+                screenshot(page, f"{stem}-widget{widget['index']}-FAILED", box)
+            elif shot_target is None or (outcome.changed == "figure" and shot_target[1] != "figure"):
+                shot_target = (box, outcome.changed)
+        result.widgets_s = time.monotonic() - t2
+        result.screenshot = screenshot(page, stem, shot_target[0] if shot_target else None)
+        try:
+            menu(page, "Kernel", "Shut Down Kernel")
+        except Exception:
+            pass
+    except BrowserTestError as err:
+        result.errors.append(str(err))
+    except Exception as err:  # a Playwright timeout or similar: say where it happened
+        result.errors.append(f"{type(err).__name__}: {str(err).splitlines()[0]}")
+    finally:
+        if not result.ok:
+            try:
+                target = (page.locator(f"{PANEL} .jp-CodeCell").nth(result.failed_cell)
+                          if result.failed_cell is not None else None)
+                result.screenshot = screenshot(page, f"{stem}-FAILED", target)
+            except Exception:
+                pass
+        page.close()
+        result.total_s = time.monotonic() - t0
+    return result
+
+
+def test_voila_notebook(context, base: str, name: str, args) -> NotebookResult:
+    """Presentation mode: the notebook rendered by Voilà; move its first slider."""
+    result = NotebookResult(f"voila: {name}")
+    t0 = time.monotonic()
+    page = context.new_page()
+    root = "body"
+    try:
+        page.goto(f"{base}/voila/render/{name}", timeout=args.run_timeout * 1000)
+        handle = page.locator(".noUi-handle").first
+        handle.wait_for(timeout=args.run_timeout * 1000)
+        settle(page, root)
+        result.run_s = time.monotonic() - t0
+        text = page.locator(root).inner_text()
+        if TRACEBACK in text:
+            result.errors.append("Voilà shows a traceback")
+        widgets = [w for w in page.evaluate(TAG_WIDGETS_JS, [root, ".noUi-handle"]) if w["controls"]]
+        t2 = time.monotonic()
+        outcome = exercise_widget(page, root, {**widgets[0], "code_cell": -1}, args.change_timeout)
+        outcome.control = outcome.control or "slider"
+        result.widgets.append(outcome)
+        result.widgets_s = time.monotonic() - t2
+        box = page.locator(f"[data-bt-widget='{widgets[0]['index']}']").first
+        result.screenshot = screenshot(page, f"voila-{Path(name).stem}", box)
+    except Exception as err:
+        result.errors.append(f"{type(err).__name__}: {str(err).splitlines()[0]}")
+        try:
+            result.screenshot = screenshot(page, f"voila-{Path(name).stem}-FAILED")
+        except Exception:
+            pass
+    finally:
+        page.close()
+        result.total_s = time.monotonic() - t0
+    return result
+
+
+def choose_voila_notebook(results: list[NotebookResult], wanted: str | None) -> str | None:
+    """The first notebook whose slider redrew a figure; else whose slider changed a readout."""
+    if wanted:
+        return Path(wanted).name if wanted.endswith(".ipynb") else f"{wanted}.ipynb"
+    for kind in ("figure", "readout"):
+        for r in results:
+            if any(w.control.startswith("slider") and w.changed == kind and not w.error for w in r.widgets):
+                return r.name
+    return None
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+def select_notebooks(names: list[str], folder: Path = NOTEBOOK_DIR) -> list[Path]:
+    every = sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("_"))
+    if not names:
+        return every
+    chosen = []
+    for name in names:
+        stem = Path(name).name.removesuffix(".ipynb")
+        match = [p for p in every if p.stem == stem or p.stem.startswith(stem + "_") or p.stem.split("_")[0] == stem]
+        if not match:
+            raise SystemExit(f"error: no notebook {name!r} in {folder} (have: {', '.join(p.name for p in every)})")
+        chosen += [p for p in match if p not in chosen]
+    return chosen
+
+
+def fingerprints(paths: list[Path]) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths if p.exists()}
+
+
+def format_table(results: list[NotebookResult]) -> str:
+    width = max([len("notebook")] + [len(r.name) for r in results])
+    lines = [f"{'notebook':<{width}}  {'cells':>5}  {'open':>5}  {'run all':>7}  {'widgets':>7}  {'total':>6}  result",
+             "-" * (width + 50)]
+    for r in results:
+        cells = str(r.cells) if r.cells else "-"
+        lines.append(f"{r.name:<{width}}  {cells:>5}  {r.open_s:>5.1f}  {r.run_s:>7.1f}  {r.widgets_s:>7.1f}  "
+                     f"{r.total_s:>6.1f}  {'pass' if r.ok else 'FAIL'} ({len(r.widgets)} widgets)")
+    return "\n".join(lines)
+
+
+def report(results: list[NotebookResult]) -> None:
+    for r in results:
+        print(f"\n{r.name}: {'pass' if r.ok else 'FAIL'}" + (f"  [screenshot {r.screenshot}]" if r.screenshot else ""))
+        for problem in r.errors:
+            print(f"  FAIL: {problem}")
+        for w in r.widgets:
+            print(f"  {'FAIL: ' if w.error else 'ok:   '}{w.describe()} ({w.seconds:.1f} s)")
+        if not r.widgets and not r.errors:
+            print("  (no interactive widgets)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", help="notebook names or paths (default: every notebook)")
+    parser.add_argument("--no-voila", action="store_true", help="skip the Voilà (presentation mode) check")
+    parser.add_argument("--voila", metavar="NOTEBOOK", help="the notebook to open in Voilà (default: the first "
+                        "whose slider redrew a figure)")
+    parser.add_argument("--device", default=os.environ.get("MAML_LECTURE_DEVICE", "cpu"),
+                        help="MAML_LECTURE_DEVICE for the kernels (default: cpu)")
+    parser.add_argument("--run-timeout", type=float, default=600,
+                        help="seconds for Run All of one notebook (default 600: the budget is 90)")
+    parser.add_argument("--change-timeout", type=float, default=30,
+                        help="seconds to wait for an output to change after moving a control")
+    parser.add_argument("--notebook-dir", type=Path, default=NOTEBOOK_DIR,
+                        help="folder of the notebooks (default: notebooks/; for testing this script)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (copies and server logs)")
+    args = parser.parse_args(argv)
+
+    start = time.monotonic()
+    notebooks = select_notebooks(args.notebooks, args.notebook_dir.resolve())
+    if not Path(CHROMIUM).exists():
+        print(f"error: no Chromium at {CHROMIUM}. Install Debian's (apt-get install chromium; `make test-browser` "
+              "does it as root) or point $CHROMIUM at a Chromium or Chrome binary.", file=sys.stderr)
+        return 2
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print("error: Playwright is not installed: .venv/bin/pip install -e '.[browser]' "
+              "(`make test-browser` does it).", file=sys.stderr)
+        return 2
+    originals = fingerprints(notebooks)
+    if not args.notebooks:
+        for old in SCREENSHOTS.glob("*.png"):
+            old.unlink()
+    tmp = Path(tempfile.mkdtemp(prefix="maml-browser-test-"))
+    results: list[NotebookResult] = []
+    servers: list[Server] = []
+    print(f"Browser test of {len(notebooks)} notebook(s) in {tmp} (kernels on {args.device}); "
+          f"screenshots in {SCREENSHOTS.relative_to(REPO)}/", flush=True)
+    try:
+        copies, env = prepare_sandbox(tmp, args.device, args.notebook_dir.resolve())
+        t = time.monotonic()
+        lab = Server("JupyterLab", lab_args(copies), env, copies, tmp / "jupyterlab.log", "/api/status")
+        servers.append(lab)
+        print(f"JupyterLab up in {time.monotonic() - t:.1f} s at {lab.base}", flush=True)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+            context = browser.new_context(viewport={"width": 1280, "height": 960})
+            for i, path in enumerate(notebooks):
+                r = test_lab_notebook(context, lab.base, path.name, i, args)
+                results.append(r)
+                print(f"  {r.name}: {'pass' if r.ok else 'FAIL'} in {r.total_s:.1f} s "
+                      f"(run all {r.run_s:.1f} s, {len(r.widgets)} widgets {r.widgets_s:.1f} s)", flush=True)
+            lab.stop()
+            if not args.no_voila:
+                name = choose_voila_notebook(results, args.voila)
+                if name is None:
+                    results.append(NotebookResult("voila", errors=["no notebook has a slider that changed an "
+                                                                   "output in JupyterLab: nothing to present"]))
+                else:
+                    t = time.monotonic()
+                    voila = Server("Voila", voila_args(copies), env, copies, tmp / "voila.log", "/")
+                    servers.append(voila)
+                    print(f"Voilà up in {time.monotonic() - t:.1f} s at {voila.base}", flush=True)
+                    r = test_voila_notebook(context, voila.base, name, args)
+                    results.append(r)
+                    print(f"  {r.name}: {'pass' if r.ok else 'FAIL'} in {r.total_s:.1f} s", flush=True)
+            browser.close()
+    except BrowserTestError as err:
+        results.append(NotebookResult("(setup)", errors=[str(err)]))
+    finally:
+        for server in servers:
+            server.stop()
+        if not all(r.ok for r in results):
+            for server in servers:
+                print(f"\n--- last lines of the {server.name} log ({server.log}) ---\n{tail(server.log)}")
+        if args.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    changed = [n for n, h in fingerprints(notebooks).items() if originals.get(n) != h]
+    if changed:
+        results.append(NotebookResult("(repository)", errors=[
+            f"notebooks in notebooks/ changed during the test: {changed} (this test only writes its temporary "
+            "copy: was someone editing them meanwhile?)"]))
+    report(results)
+    print("\n" + format_table(results))
+    failed = [r.name for r in results if not r.ok]
+    print(f"\nbrowser test: {len(results) - len(failed)} passed, {len(failed)} failed "
+          f"in {time.monotonic() - start:.1f} s (servers and browser start included)")
+    if failed:
+        print("failed: " + ", ".join(failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
