@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import math
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +26,7 @@ from lecture_utils.cost import measure
 from lecture_utils.device import get_device
 from lecture_utils.maml import MAML
 from lecture_utils.models import Conv4, SineMLP
+from lecture_utils.sinusoid import SinusoidTasks
 
 
 def loop_meta_loss(model, batch, loss_fn, inner_lr, steps):
@@ -55,14 +55,6 @@ def higher_meta_loss(model, batch, loss_fn, inner_lr, steps):
                 diffopt.step(loss_fn(fmodel(x_spt), y_spt))
             total = total + loss_fn(fmodel(x_qry), y_qry)
     return total / len(batch[0])
-
-
-def sinusoid_batch(tasks, k, q, generator):
-    amp = torch.rand(tasks, 1, 1, generator=generator) * 4.9 + 0.1
-    phase = torch.rand(tasks, 1, 1, generator=generator) * math.pi
-    x = torch.rand(tasks, k + q, 1, generator=generator) * 10 - 5
-    y = amp * torch.sin(x - phase)
-    return x[:, :k], y[:, :k], x[:, k:], y[:, k:]
 
 
 def image_batch(tasks, n_way, k, q, generator):
@@ -113,7 +105,7 @@ def main():
     print(f"{'case':<26} {'impl':<7} {'ms/grad':>10} {'saved MiB':>10} {'cuda MiB':>9} {'vs loop':>9} {'grad diff':>10}")
     speedups = {}
     mlp = SineMLP().to(device)
-    mlp_batch = tuple(t.to(device) for t in sinusoid_batch(25, 10, 10, g))
+    mlp_batch = SinusoidTasks().sample(25, 10, 10, g, device).tasks
     for steps in (1, 5):
         speedups[f"mlp_{steps}step"] = run_case(f"MLP 25 tasks K=10, {steps} step", mlp, mlp_batch,
                                                 "regression", 0.01, steps, device, repeats=3 if args.quick else 20)

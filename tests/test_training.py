@@ -1,21 +1,16 @@
 """The training loop, evaluation and checkpoints (issue: lecture_utils core)."""
-import math
-
 import pytest
 import torch
 
 from lecture_utils.checkpoints import load_checkpoint, load_or_train, save_checkpoint, sha256_of
 from lecture_utils.maml import MAML
 from lecture_utils.models import SineMLP
+from lecture_utils.sinusoid import SinusoidTasks
 from lecture_utils.training import evaluate, mean_ci95, meta_train
 
 
-def sample_sinusoids(generator, tasks=8, k=10, q=10):
-    amp = torch.rand(tasks, 1, 1, generator=generator) * 4.9 + 0.1
-    phase = torch.rand(tasks, 1, 1, generator=generator) * math.pi
-    x = torch.rand(tasks, k + q, 1, generator=generator) * 10 - 5
-    y = amp * torch.sin(x - phase)
-    return x[:, :k], y[:, :k], x[:, k:], y[:, k:]
+def sample_sinusoids(generator, tasks=8):
+    return SinusoidTasks().sample(tasks, 10, 10, generator)
 
 
 def test_meta_training_lowers_the_post_adaptation_loss_and_is_seeded():
