@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["verdict", "check_close", "check_equal"]
+__all__ = ["verdict", "check_close", "check_equal", "call_student"]
 
 
 def verdict(ok: bool, success: str, hint: str) -> bool:
@@ -20,6 +20,17 @@ def verdict(ok: bool, success: str, hint: str) -> bool:
     ok = bool(ok)
     print(f"Correct: {success}" if ok else f"Not yet: {hint}")
     return ok
+
+
+def call_student(fn, *args, name: str = "your function"):
+    """Call a student's function; if it raises, print "Not yet" naming the error and return
+    (False, None), so a checker reports a mistake instead of raising. Else (True, result)."""
+    try:
+        return True, fn(*args)
+    except Exception as err:  # a student's code may fail in any way
+        message = str(err).splitlines()[0] if str(err) else ""
+        verdict(False, "", f"{name} raised {type(err).__name__}: {message}")
+        return False, None
 
 
 def check_close(value, expected, rtol: float = 1e-4, what: str = "the value", atol: float = 1e-8) -> bool:
