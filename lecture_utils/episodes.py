@@ -11,31 +11,40 @@ import os
 
 import torch
 
-from .characters import SPLITS, CharacterSet, split_characters
-from .glyphs import make_glyphs
-from .omniglot import OMNIGLOT_ENV, load_omniglot
+from .characters import SPLITS, CharacterSet, character_of, split_characters
+from .omniglot import OMNIGLOT_ENV, load_omniglot, load_vendored_omniglot
 from .tasks import TaskBatch, check_count
 
-GLYPH_CHARACTERS = 400  # embedded default: 400 characters x 4 rotations = 1600 classes
 SPLIT_FRACTIONS = (0.75, 0.10, 0.15)  # of the characters, for (train, val, test)
+
+
+def omniglot_root(root: str | None = None) -> str | None:
+    """The folder of a full Omniglot download when one is asked for (``root`` or
+    ``$MAML_LECTURE_OMNIGLOT``); None means the minimal archives shipped in ``data/omniglot/``."""
+    return root or os.environ.get(OMNIGLOT_ENV, "").strip() or None
+
+
+def character_source(root: str | None = None) -> str:
+    """The name of the character data ``load_characters`` would use, without loading it:
+    ``"omniglot-minimal"`` (shipped) or ``"omniglot"`` (a folder given by ``root`` or the variable)."""
+    return "omniglot-minimal" if omniglot_root(root) is None else "omniglot"
 
 
 def load_characters(split: str = "train", root: str | None = None, seed: int = 0, verbose: bool = True,
                     *, cache_dir: str | None = None) -> CharacterSet:
-    """The character classes of one split: real Omniglot if asked for, else the embedded glyphs.
+    """The character classes of one split of Omniglot, split by character (all four rotations of a
+    character in the same split, as in the MAML paper), with a fixed ``seed``.
 
-    Real Omniglot is opt-in: pass ``root``, or set ``$MAML_LECTURE_OMNIGLOT``, to a folder holding
-    the archives.  ``seed`` chooses the split of characters (and the embedded glyph family).
-    ``cache_dir`` is where decoded Omniglot is cached (see ``omniglot.load_omniglot``).  With
-    ``verbose`` one line says which data is in use.
+    By default the two minimal background archives shipped in ``data/omniglot/`` (242 characters,
+    968 classes with rotations: 182 / 24 / 36 characters for train / val / test), offline and with
+    no file written.  For paper-scale runs pass ``root``, or set ``$MAML_LECTURE_OMNIGLOT``, to a
+    folder holding the full archives (``omniglot.download_omniglot``); ``cache_dir`` is where their
+    decoded images are cached.  With ``verbose`` one line says which data is in use.
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}: choose one of {', '.join(map(repr, SPLITS))}")
-    root = root or os.environ.get(OMNIGLOT_ENV, "").strip() or None
-    if root is None:
-        charset = make_glyphs(GLYPH_CHARACTERS, seed=seed)
-    else:
-        charset = load_omniglot(root, cache_dir=cache_dir)
+    root = omniglot_root(root)
+    charset = load_vendored_omniglot() if root is None else load_omniglot(root, cache_dir=cache_dir)
     charset = split_characters(charset, SPLIT_FRACTIONS, seed)[split]
     if verbose:
         print(_describe(charset, split, root))
@@ -43,10 +52,11 @@ def load_characters(split: str = "train", root: str | None = None, seed: int = 0
 
 
 def _describe(charset: CharacterSet, split: str, root: str | None) -> str:
-    size = f"{split}: {len(charset)} classes x {charset.drawings} drawings"
+    characters = len(dict.fromkeys(character_of(name) for name in charset.names))
+    size = (f"{split}: {characters} characters x 4 rotations = {len(charset)} classes, "
+            f"{charset.drawings} drawings each")
     if root is None:
-        return (f"Data: embedded glyphs ({size}). For real Omniglot: set {OMNIGLOT_ENV}=/path/to/omniglot "
-                f"(see notebooks/00_setup.ipynb).")
+        return f"Data: Omniglot, the minimal background splits shipped in data/omniglot ({size})."
     return f"Data: Omniglot from {root} ({size})."
 
 

@@ -1,5 +1,5 @@
-"""Real Omniglot (Lake et al. 2015), opt-in: the few-shot benchmark of the MAML paper (Lecture 4,
-section 1) and of the distortion study (Appendix B).
+"""Real Omniglot (Lake et al. 2015): the few-shot benchmark of the MAML paper (Lecture 4, section 1)
+and of the distortion study (Appendix B).
 
 Omniglot has 1623 handwritten characters from 50 alphabets, each drawn by 20 people.  The official
 archives (github.com/brendenlake/omniglot, MIT licence) are ``images_background.zip`` (964
@@ -8,14 +8,19 @@ characters), ``images_evaluation.zip`` (659) and the minimal ``images_background
 
 ``load_omniglot`` follows the standard protocol: grayscale 105x105 drawings resized to 28x28 with
 an antialiasing filter, ink as 1.0 on a 0.0 background, and rotations by 90, 180 and 270 degrees
-as new classes.  Decoding takes seconds, so the result is cached in one file keyed by the archives'
-names, sizes and modification times; a second load takes a fraction of a second.
+as new classes.  PNG decoding and Pillow's 8-bit resize are integer arithmetic, so every image is
+bit-identical on every machine.
 
-Nothing is downloaded unless ``download_omniglot`` is called.  Notebooks use real Omniglot when
-``$MAML_LECTURE_OMNIGLOT`` names a folder holding the archives (see ``episodes.load_characters``).
+The two minimal archives ship with the project in ``data/omniglot/`` (MIT licence, see the LICENSE
+there): ``load_vendored_omniglot`` checks their SHA-256 sums and decodes them in about a second, with
+no cache and no file written.  The full data set (``images_background`` + ``images_evaluation``,
+1623 characters) stays a download for paper-scale runs: ``download_omniglot(folder)``, then
+``$MAML_LECTURE_OMNIGLOT=folder``.  Decoding it takes several seconds, so it is cached under the
+user's cache directory (``~/.cache/maml-lecture``), never beside the data.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -32,8 +37,9 @@ from PIL import Image
 
 from .characters import CharacterSet, split_characters, with_rotations
 
-__all__ = ["ARCHIVES", "ARCHIVE_CHECKSUMS", "DOWNLOAD_URL", "OMNIGLOT_ENV", "IMAGE_SIZE",
-           "load_omniglot", "download_omniglot", "find_archives", "check_archive", "split_characters"]
+__all__ = ["ARCHIVES", "ARCHIVE_CHECKSUMS", "DOWNLOAD_URL", "OMNIGLOT_ENV", "IMAGE_SIZE", "VENDORED_DIR",
+           "VENDORED_ARCHIVES", "load_vendored_omniglot", "load_omniglot", "download_omniglot",
+           "find_archives", "check_archive", "split_characters"]
 
 OMNIGLOT_ENV = "MAML_LECTURE_OMNIGLOT"
 DOWNLOAD_URL = "https://github.com/brendenlake/omniglot/raw/master/python/{name}.zip"
@@ -47,7 +53,39 @@ ARCHIVE_CHECKSUMS = {  # archive -> (hash algorithm, hex digest) of the official
     "images_background_small2": ("sha256", "3ccaa407515a8778e5d0861875af38b17e418f301ad5bb3b5a6b65d901a41c7f"),
 }
 IMAGE_SIZE = 28
+VENDORED_DIR = Path(__file__).resolve().parents[1] / "data" / "omniglot"
+VENDORED_ARCHIVES = ("images_background_small1", "images_background_small2")
 _CACHE_FORMAT = 1  # part of the cache key: bump it when the decoded layout changes
+
+
+def load_vendored_omniglot(rotations: bool = True, folder=None) -> CharacterSet:
+    """The two minimal background archives shipped in ``data/omniglot/``: 8 alphabets, 242 distinct
+    characters (Greek and Latin are in both archives and are read once), 20 drawings each.
+
+    Each archive's SHA-256 is checked first; a missing, truncated or altered file raises an error
+    naming the file, the expected checksum and how to restore it.  Nothing is cached or written.
+    """
+    folder = VENDORED_DIR if folder is None else Path(folder)
+    paths = []
+    for name in VENDORED_ARCHIVES:
+        path = folder / f"{name}.zip"
+        algorithm, expected = ARCHIVE_CHECKSUMS[name]
+        restore = (f"Restore it with `git checkout -- data/omniglot/{path.name}` (or copy it from "
+                   f"https://github.com/brendenlake/omniglot/tree/master/python).")
+        if not path.is_file():
+            raise FileNotFoundError(f"the vendored Omniglot archive {path} is missing. {restore}")
+        actual = _digest(path, algorithm)
+        if actual != expected:
+            raise ValueError(f"the vendored Omniglot archive {path} is truncated or altered: its {algorithm} "
+                             f"is {actual}, expected {expected}. {restore}")
+        paths.append(path)
+    return _character_set(_decode_checked(tuple(paths)), rotations, source="omniglot-minimal")
+
+
+@functools.lru_cache(maxsize=2)
+def _decode_checked(paths: tuple[Path, ...]) -> dict:
+    """Decode archives whose checksums were just verified, once per session (about a second)."""
+    return _decode_archives(list(paths))
 
 
 def load_omniglot(root, archives=None, cache_dir=None, rotations: bool = True) -> CharacterSet:
@@ -55,23 +93,47 @@ def load_omniglot(root, archives=None, cache_dir=None, rotations: bool = True) -
 
     ``archives`` names which of ``ARCHIVES`` to read; by default every one present.  A character in
     several archives (the small sets are subsets of ``images_background``) is read once.  The decoded
-    drawings are cached in ``cache_dir``: by default ``root/.cache``, or ``~/.cache/maml-lecture``
-    when ``root`` is read-only.
+    drawings are cached in ``cache_dir``, by default the user's cache directory
+    (``$XDG_CACHE_HOME/maml-lecture`` or ``~/.cache/maml-lecture``); nothing is written into ``root``.
     """
     root = Path(root)
     paths = find_archives(root, archives)
-    cache_dir = Path(cache_dir) if cache_dir is not None else _default_cache_dir(root)
+    cache_dir = Path(cache_dir) if cache_dir is not None else user_cache_dir()
     cache_file = cache_dir / f"omniglot-{_cache_key(paths)}.pt"
-    if cache_file.exists():
-        decoded = torch.load(cache_file, weights_only=True)
-    else:
+    decoded = _read_cache(cache_file)
+    if decoded is None:
         decoded = _decode_archives(paths)
         _save_atomically(decoded, cache_file)
+    return _character_set(decoded, rotations, source="omniglot")
+
+
+def _character_set(decoded: dict, rotations: bool, source: str) -> CharacterSet:
     images = (decoded["images"].float() / 255).unsqueeze(2)  # [C, D, 1, 28, 28], ink = 1.0
     names = decoded["names"]
     if rotations:
         images, names = with_rotations(images, names)
-    return CharacterSet(images, names, source="omniglot")
+    return CharacterSet(images, names, source=source)
+
+
+def _read_cache(cache_file: Path) -> dict | None:
+    """The decoded archives from the cache, or None when there is none or it is unreadable
+    (a truncated or foreign file is decoded again and overwritten, never trusted)."""
+    if not cache_file.exists():
+        return None
+    try:
+        decoded = torch.load(cache_file, weights_only=True)
+        if isinstance(decoded, dict) and {"images", "names"} <= decoded.keys():
+            return decoded
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile):
+        pass
+    print(f"Ignoring an unreadable Omniglot cache file {cache_file}; decoding the archives again.")
+    return None
+
+
+def user_cache_dir() -> Path:
+    """Where decoded data sets are cached: ``$XDG_CACHE_HOME/maml-lecture``, else ``~/.cache/maml-lecture``."""
+    base = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return (Path(base) if base else Path.home() / ".cache") / "maml-lecture"
 
 
 def find_archives(root, archives=None) -> list[Path]:
@@ -143,7 +205,7 @@ def _check_archive_names(names) -> tuple[str, ...]:
 def _how_to_get(root: Path, name: str | None = None) -> str:
     which = "" if name is None else f", which=[{name!r}]"
     return (f"Get the archives with lecture_utils.omniglot.download_omniglot({str(root)!r}{which}), "
-            f"or unset ${OMNIGLOT_ENV} to use the embedded glyphs.")
+            f"or unset ${OMNIGLOT_ENV} to use the Omniglot archives shipped in data/omniglot/.")
 
 
 def _decode_archives(paths: list[Path]) -> dict:
@@ -231,12 +293,6 @@ def _cache_key(paths: list[Path]) -> str:
             key.update(f"{path.name}/{file.relative_to(path) if path.is_dir() else ''} "
                        f"{stat.st_size} {stat.st_mtime_ns}\n".encode())
     return key.hexdigest()[:24]
-
-
-def _default_cache_dir(root: Path) -> Path:
-    if os.access(root, os.W_OK):
-        return root / ".cache"
-    return Path.home() / ".cache" / "maml-lecture"
 
 
 def _save_atomically(decoded: dict, target: Path) -> None:

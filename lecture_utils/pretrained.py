@@ -1,15 +1,15 @@
 """The trained models the notebooks load, and how each one was made (load-or-train).
 
-Every model a notebook needs is a ``Recipe``: the network, the algorithm, the task family,
-and the training budget. ``load_pretrained(name)`` loads the committed weights under
+Every model a notebook needs is a ``Recipe`` (``recipes.py``): the network, the algorithm, the
+task family, and the training budget. ``load_pretrained(name)`` loads the committed weights under
 ``checkpoints/`` after checking them against ``checkpoints/manifest.json``; with
 ``retrain=True`` (or when no checkpoint exists, e.g. for real Omniglot) it trains from
 scratch with a progress bar and saves. Retrain everything from the command line with::
 
     python -m lecture_utils.pretrained [NAME ...] [--device cuda]
 
-Character models are stored per data source (``glyphs`` or ``omniglot``): weights trained on
-the embedded glyphs are never used for real Omniglot, and vice versa.
+Character models are stored per data source (``omniglot-minimal``, the shipped archives, or
+``omniglot``, a full download): weights trained on one are never used for the other.
 """
 from __future__ import annotations
 
@@ -19,18 +19,14 @@ import json
 import math
 import platform
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from lecture_utils.blackbox import BlackBox, BlackBoxLearner
 from lecture_utils.checkpoints import load_checkpoint, save_checkpoint, sha256_of
 from lecture_utils.device import get_device
-from lecture_utils.maml import MAML
-from lecture_utils.models import Conv4, SineMLP
-from lecture_utils.reptile import Reptile
+from lecture_utils.recipes import RECIPES, Recipe, UnknownModel, recipe
 from lecture_utils.sinusoid import SinusoidTasks
 from lecture_utils.training import evaluate, mean_ci95, meta_train
 
@@ -38,122 +34,9 @@ CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 MANIFEST = CHECKPOINTS / "manifest.json"
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """Everything needed to train one checkpoint again, and nothing else."""
-
-    name: str
-    notebook: str
-    algorithm: MAML | Reptile | BlackBox
-    family: str                 # "sinusoid" or "characters"
-    k_shot: int
-    k_query: int
-    n_way: int = 0              # characters only
-    hidden: int = 64            # Conv4 channels (characters) or MLP width (sinusoid)
-    meta_batch: int = 25
-    iterations: int = 10_000
-    meta_lr: float = 1e-3
-    seed: int = 0
-    eval_tasks: int = 500
-
-    @property
-    def is_blackbox(self) -> bool:
-        return isinstance(self.algorithm, BlackBox)
-
-    def build(self) -> nn.Module:
-        torch.manual_seed(self.seed)
-        if self.family == "sinusoid":
-            return BlackBoxLearner.for_sinusoid(self.hidden) if self.is_blackbox else SineMLP(self.hidden)
-        if self.is_blackbox:
-            return BlackBoxLearner.for_characters(self.n_way, self.hidden)
-        return Conv4(self.n_way, self.hidden)
-
-    def describe(self) -> dict:
-        config = asdict(self)
-        config["algorithm"] = {"kind": type(self.algorithm).__name__, **asdict(self.algorithm)}
-        return config
-
-
-RECIPES: dict[str, Recipe] = {}
-
-
-def register(recipe: Recipe) -> Recipe:
-    RECIPES[recipe.name] = recipe
-    return recipe
-
-
-# --- Notebook 01: MAML on sinusoids (the MAML paper's settings), and the joint-training
-# baseline (no inner step while training: plain regression on all tasks at once).
-for _k in (5, 10, 20):
-    register(Recipe(f"sine_maml_k{_k}", "01", MAML("regression", inner_lr=0.01, inner_steps=1),
-                    "sinusoid", k_shot=_k, k_query=10, hidden=40, iterations=10_000))
-register(Recipe("sine_pretrained", "01", MAML("regression", inner_lr=0.01, inner_steps=0),
-                "sinusoid", k_shot=10, k_query=10, hidden=40, iterations=10_000))
-
-
-# --- Characters (embedded glyphs by default, real Omniglot when opted in): 5-way 1-shot
-# MAML, the model notebooks 03, 04 and 05 all compare against. Conv4 with 32 channels and
-# 3 query images per class keep CPU training to minutes; inner step as in the MAML paper.
-register(Recipe("chars5_maml", "03", MAML("classification", inner_lr=0.4, inner_steps=1),
-                "characters", k_shot=1, k_query=3, n_way=5, hidden=32, meta_batch=8,
-                iterations=1500, eval_tasks=500))
-
-
-# --- Notebook 03 (§2, 문제점과 대안): the two cheap approximations, each trained exactly like the
-# second-order model it is compared with (same network, tasks, meta-batch, iterations, learning
-# rates and seed); only ``approx`` differs. The 20-way pair is the "harder problem": 4 tasks per
-# meta-batch and 1 query image per class keep each step as cheap as a 5-way step on the CPU.
-for _approx, _short in (("first_order", "fomaml"), ("head_only", "anil")):
-    register(Recipe(f"sine_{_short}_k10", "03", MAML("regression", inner_lr=0.01, inner_steps=1, approx=_approx),
-                    "sinusoid", k_shot=10, k_query=10, hidden=40, iterations=10_000))
-    register(Recipe(f"chars5_{_short}", "03", MAML("classification", inner_lr=0.4, inner_steps=1, approx=_approx),
-                    "characters", k_shot=1, k_query=3, n_way=5, hidden=32, meta_batch=8,
-                    iterations=1500, eval_tasks=500))
-for _approx, _short in (("second_order", "maml"), ("first_order", "fomaml")):
-    register(Recipe(f"chars20_{_short}", "03", MAML("classification", inner_lr=0.4, inner_steps=1, approx=_approx),
-                    "characters", k_shot=1, k_query=1, n_way=20, hidden=32, meta_batch=4,
-                    iterations=1000, eval_tasks=500))
-
-
-# --- Notebook 04 (Appendix B): black-box meta-learners trained like the MAML models they are
-# compared with: same task family, episode shape, meta-batch, meta-iterations and meta lr as
-# chars5_maml (Conv4-32 encoder, 5-way 1-shot, 3 queries/class, 8 tasks, 1500 steps) and as
-# sine_maml_k10 (K=10, 10 queries, 25 tasks, 10k steps, encoder 1-40-40).
-register(Recipe("chars5_blackbox", "04", BlackBox("classification"), "characters", k_shot=1,
-                k_query=3, n_way=5, hidden=32, meta_batch=8, iterations=1500, eval_tasks=500))
-register(Recipe("sine_blackbox", "04", BlackBox("regression"), "sinusoid", k_shot=10,
-                k_query=10, hidden=40, iterations=10_000))
-
-
-# --- Notebook 05 (Appendix C): Reptile, trained like the MAML models it is compared with
-# (same tasks, episode shape, meta-batch, meta-iterations and Adam meta lr as sine_maml_k10 and
-# chars5_maml). Reptile needs several inner steps (with one it is joint training): 5 steps of
-# the MAML models' inner lr (a 150-step pilot on characters gave 0.1 and 0.4 the same accuracy
-# within the 95% interval). Under Adam the meta lr sets the scale of epsilon. Reptile adapts on
-# the support set only: the query set is for monitoring, never for updates.
-register(Recipe("sine_reptile", "05", Reptile("regression", inner_lr=0.01, inner_steps=5),
-                "sinusoid", k_shot=10, k_query=10, hidden=40, iterations=10_000))
-register(Recipe("chars5_reptile", "05", Reptile("classification", inner_lr=0.4, inner_steps=5),
-                "characters", k_shot=1, k_query=3, n_way=5, hidden=32, meta_batch=8,
-                iterations=1500, eval_tasks=500))
-
-
-class UnknownModel(KeyError):
-    def __str__(self):
-        return self.args[0]
-
-
-def recipe(name: str) -> Recipe:
-    if name not in RECIPES:
-        raise UnknownModel(f"no pretrained model named {name!r}; known: {', '.join(sorted(RECIPES))}")
-    return RECIPES[name]
-
-
 def data_source(r: Recipe) -> str:
-    if r.family == "sinusoid":
-        return "sinusoid"
-    from lecture_utils.episodes import load_characters
-    return load_characters("train", verbose=False).source
+    from lecture_utils.episodes import character_source
+    return "sinusoid" if r.family == "sinusoid" else character_source()
 
 
 def checkpoint_path(r: Recipe) -> Path:

@@ -1,0 +1,136 @@
+"""The registry of trained models: one ``Recipe`` per checkpoint the notebooks load.
+
+A recipe is everything needed to train that checkpoint again, and nothing else: the network,
+the algorithm (with its inner step size α and number of inner steps), the task family, the
+episode shape and the training budget. Naming a recipe builds nothing and loads no data;
+``pretrained.py`` loads, trains and records them.
+
+Character models train on Omniglot (the minimal splits shipped in ``data/omniglot/`` unless a
+full download is configured), with a Conv4 of 32 channels and 3 query images per class so that
+CPU training takes minutes; the MAML paper uses 64 channels and tens of thousands of steps.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from lecture_utils.blackbox import BlackBox, BlackBoxLearner
+from lecture_utils.maml import MAML
+from lecture_utils.models import Conv4, SineMLP
+from lecture_utils.reptile import Reptile
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything needed to train one checkpoint again, and nothing else."""
+
+    name: str
+    notebook: str
+    algorithm: MAML | Reptile | BlackBox
+    family: str                 # "sinusoid" or "characters"
+    k_shot: int
+    k_query: int
+    n_way: int = 0              # characters only
+    hidden: int = 64            # Conv4 channels (characters) or MLP width (sinusoid)
+    meta_batch: int = 25
+    iterations: int = 10_000
+    meta_lr: float = 1e-3
+    seed: int = 0
+    eval_tasks: int = 500
+
+    @property
+    def is_blackbox(self) -> bool:
+        return isinstance(self.algorithm, BlackBox)
+
+    def build(self) -> nn.Module:
+        torch.manual_seed(self.seed)
+        if self.family == "sinusoid":
+            return BlackBoxLearner.for_sinusoid(self.hidden) if self.is_blackbox else SineMLP(self.hidden)
+        if self.is_blackbox:
+            return BlackBoxLearner.for_characters(self.n_way, self.hidden)
+        return Conv4(self.n_way, self.hidden)
+
+    def describe(self) -> dict:
+        config = asdict(self)
+        config["algorithm"] = {"kind": type(self.algorithm).__name__, **asdict(self.algorithm)}
+        return config
+
+
+RECIPES: dict[str, Recipe] = {}
+
+
+def register(recipe: Recipe) -> Recipe:
+    RECIPES[recipe.name] = recipe
+    return recipe
+
+
+class UnknownModel(KeyError):
+    def __str__(self):
+        return self.args[0]
+
+
+def recipe(name: str) -> Recipe:
+    """The recipe called ``name``, or an error listing the known names."""
+    if name not in RECIPES:
+        raise UnknownModel(f"no pretrained model named {name!r}; known: {', '.join(sorted(RECIPES))}")
+    return RECIPES[name]
+
+
+# --- Notebook 01: MAML on sinusoids (the MAML paper's settings), and the joint-training
+# baseline (no inner step while training: plain regression on all tasks at once).
+for _k in (5, 10, 20):
+    register(Recipe(f"sine_maml_k{_k}", "01", MAML("regression", inner_lr=0.01, inner_steps=1),
+                    "sinusoid", k_shot=_k, k_query=10, hidden=40, iterations=10_000))
+register(Recipe("sine_pretrained", "01", MAML("regression", inner_lr=0.01, inner_steps=0),
+                "sinusoid", k_shot=10, k_query=10, hidden=40, iterations=10_000))
+
+# --- Notebook 03 (§2, 문제점과 대안): first-order and head-only MAML on sinusoids, each trained
+# exactly like sine_maml_k10; only ``approx`` differs.
+for _approx, _short in (("first_order", "fomaml"), ("head_only", "anil")):
+    register(Recipe(f"sine_{_short}_k10", "03", MAML("regression", inner_lr=0.01, inner_steps=1, approx=_approx),
+                    "sinusoid", k_shot=10, k_query=10, hidden=40, iterations=10_000))
+
+# --- Characters, 5-way 1-shot and 20-way 1-shot (notebooks 03, 04, 05). ``chars5_maml`` is the
+# model notebooks 04 and 05 compare against: one inner step of α = 0.4, as in the MAML paper.
+# Notebook 03 studies the first-order gap as a function of α: for each difficulty, second- and
+# first-order MAML are trained alike (network, tasks, meta-batch, iterations, seed) at
+# α = 0.4, 0.1 and 0.03; only ``approx`` and α differ. The α = 0.4 models carry the plain names.
+# 20-way uses 4 tasks per meta-batch and 1 query image per class, so a step costs about as much
+# as a 5-way step.
+ALPHAS = (0.4, 0.1, 0.03)
+CHARS = {5: dict(k_shot=1, k_query=3, n_way=5, hidden=32, meta_batch=8, iterations=3000),
+         20: dict(k_shot=1, k_query=1, n_way=20, hidden=32, meta_batch=4, iterations=3000)}
+
+
+def alpha_suffix(alpha: float) -> str:
+    """'' for the lecture's α = 0.4, else '_a0.1' and the like."""
+    return "" if alpha == 0.4 else f"_a{alpha:g}"
+
+
+for _n, _shape in CHARS.items():
+    for _alpha in ALPHAS:
+        for _approx, _short in (("second_order", "maml"), ("first_order", "fomaml")):
+            register(Recipe(f"chars{_n}_{_short}{alpha_suffix(_alpha)}", "03",
+                            MAML("classification", inner_lr=_alpha, inner_steps=1, approx=_approx),
+                            "characters", **_shape))
+register(Recipe("chars5_anil", "03", MAML("classification", inner_lr=0.4, inner_steps=1, approx="head_only"),
+                "characters", **CHARS[5]))
+
+# --- Notebook 04 (Appendix B): black-box meta-learners trained like the MAML models they are
+# compared with: the episode shape, meta-batch, meta-iterations and meta lr of chars5_maml
+# (Conv4-32 encoder) and of sine_maml_k10 (encoder 1-40-40).
+register(Recipe("chars5_blackbox", "04", BlackBox("classification"), "characters", **CHARS[5]))
+register(Recipe("sine_blackbox", "04", BlackBox("regression"), "sinusoid", k_shot=10,
+                k_query=10, hidden=40, iterations=10_000))
+
+# --- Notebook 05 (Appendix C): Reptile, trained like the MAML models it is compared with (tasks,
+# episode shape, meta-batch, meta-iterations and Adam meta lr of sine_maml_k10 and chars5_maml).
+# Reptile needs several inner steps (with one it is joint training): 5 steps of the MAML models'
+# inner lr. Reptile adapts on the support set only (1 image per class here); the query images are
+# for monitoring, never for updates, while MAML's meta-gradient also sees the 3 query images.
+register(Recipe("sine_reptile", "05", Reptile("regression", inner_lr=0.01, inner_steps=5),
+                "sinusoid", k_shot=10, k_query=10, hidden=40, iterations=10_000))
+register(Recipe("chars5_reptile", "05", Reptile("classification", inner_lr=0.4, inner_steps=5),
+                "characters", **CHARS[5]))
