@@ -7,12 +7,18 @@ One module per concept; notebooks import what they teach from it:
 - ``maml``         the inner loop ``adapt`` and ``MAML`` (second order, first order, head only)   §1, §2
 - ``reptile``      ``Reptile``                                                                   App. C
 - ``blackbox``     a black-box (attention) meta-learner and its objective                       App. B
+- ``validation``   the checks at every objective's boundary: task type, learning rate, batch shapes
 - ``training``     the meta-training loop (Pseudo-code 2), evaluation, confidence intervals
-- ``checkpoints``  atomic save, safe load, load-or-train
+- ``checkpoints``  atomic save and safe load of trained weights
+- ``pretrained``   the notebooks' trained models: recipes, load-or-train, checkpoints/manifest.json
+- ``files``        atomic writes and file checksums
 - ``cost``         time and memory of a meta-gradient                                             §2
-- ``tasks``, ``sinusoid``, ``characters``, ``omniglot``, ``glyphs``, ``episodes``, ``distortions``
-                   the task families: sinusoids, real Omniglot, the embedded glyph set, N-way K-shot
-- ``plots``, ``widgets``, ``exercises``  figures, interactive controls and self-checks for the notebooks
+- ``tasks``        ``TaskBatch``, the meta-batch every loop consumes, and the checks of counts
+- ``sinusoid``, ``characters``, ``omniglot``, ``episodes``, ``distortions``
+                   the task families: sinusoids, Omniglot (shipped minimal splits or a full download), N-way K-shot
+- ``plots``        figures shared by the notebooks
+- ``widgets``      interactive controls (``widgets.sinusoid``, ``widgets.shift``, ``widgets.sketchpad``)
+- ``exercises``    the self-checks of each notebook's exercises
 """
 
 __version__ = "0.1.0"

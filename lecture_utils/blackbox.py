@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import vmap
 
-from lecture_utils.maml import LOSSES, check_choice
 from lecture_utils.models import Conv4
+from lecture_utils.validation import LOSSES, check_batch, check_choice
 
 
 class BlackBoxLearner(nn.Module):
@@ -76,6 +76,6 @@ class BlackBox:
     def objective(self, model: BlackBoxLearner, batch, steps: int | None = None) -> tuple[Tensor, Tensor]:
         if steps:
             raise ValueError("a black-box learner has no inner steps to change; pass steps=None")
-        x_spt, y_spt, x_qry, y_qry = batch[:4]
-        preds = model(x_spt, y_spt, x_qry)
-        return LOSSES[self.task](preds.flatten(0, 1), y_qry.flatten(0, 1)), preds
+        batch = check_batch(self.task, batch)
+        preds = model(batch.x_spt, batch.y_spt, batch.x_qry)
+        return LOSSES[self.task](preds.flatten(0, 1), batch.y_qry.flatten(0, 1)), preds

@@ -7,8 +7,7 @@ meta-validation and meta-testing use disjoint characters, so a test episode show
 meta-learner has never seen.  The four rotations of a character always land in the same split:
 otherwise a test class would be a rotated copy of a training class.
 
-Both data sources, real Omniglot (``omniglot.py``) and the embedded glyphs (``glyphs.py``),
-produce a ``CharacterSet``.
+``omniglot.py`` reads the archives into a ``CharacterSet``; ``episodes.py`` splits it and draws episodes.
 """
 from __future__ import annotations
 
@@ -32,8 +31,8 @@ class CharacterSet:
     """Drawings of character classes."""
 
     images: Tensor  # float32 [C, D, 1, 28, 28] in [0, 1], ink = 1.0 on a 0.0 background; C classes, D drawings each
-    names: list[str]  # one per class, e.g. "Latin/character01/rot090" or "glyph0042/rot180"
-    source: str  # "omniglot" or "glyphs"
+    names: list[str]  # one per class, e.g. "Latin/character01/rot090"
+    source: str  # "omniglot-minimal" (shipped) or "omniglot" (a full download)
 
     def __post_init__(self):
         if self.images.dim() != 5 or self.images.shape[2] != 1:

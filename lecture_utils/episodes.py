@@ -13,7 +13,7 @@ import torch
 
 from .characters import SPLITS, CharacterSet, character_of, split_characters
 from .omniglot import OMNIGLOT_ENV, load_omniglot, load_vendored_omniglot
-from .tasks import TaskBatch, check_count
+from .tasks import TaskBatch, check_count, check_cpu_generator
 
 SPLIT_FRACTIONS = (0.75, 0.10, 0.15)  # of the characters, for (train, val, test)
 
@@ -83,8 +83,7 @@ class EpisodeSampler:
         moved to ``device``, so a seed gives the same episodes on every device.
         """
         check_count("num_tasks", num_tasks)
-        if not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
-            raise ValueError(f"generator must be a CPU torch.Generator, got {generator!r}")
+        check_cpu_generator(generator)
         n, k, q, d = self.n_way, self.k_shot, self.k_query, self.charset.drawings
         classes = _permutations((num_tasks, len(self.charset)), generator)[:, :n]  # label i -> class classes[:, i]
         drawings = _permutations((num_tasks, n, d), generator)[..., :k + q]  # distinct drawings per class

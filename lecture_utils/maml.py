@@ -25,20 +25,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
 from lecture_utils.models import is_head, parameters_of
+from lecture_utils.validation import LOSSES, check_batch, check_choice, check_inner_lr, check_inner_steps
 
 APPROXIMATIONS = ("second_order", "first_order", "head_only")
-LOSSES = {"regression": F.mse_loss, "classification": F.cross_entropy}
-
-
-def check_choice(value: str, valid: tuple[str, ...], what: str) -> str:
-    if value not in valid:
-        raise ValueError(f"unknown {what} {value!r}; choose one of {', '.join(valid)}")
-    return value
+BATCHINGS = ("auto", "vmap", "loop")
+__all__ = ["APPROXIMATIONS", "LOSSES", "MAML", "adapt", "check_choice", "choose_batching", "over_tasks"]
 
 
 def adapt(model: nn.Module, params: dict[str, Tensor], x_spt: Tensor, y_spt: Tensor, *,
@@ -50,28 +45,74 @@ def adapt(model: nn.Module, params: dict[str, Tensor], x_spt: Tensor, y_spt: Ten
     ``first_order`` treats dϕ/dθ as I, ``head_only`` adapts only the head parameters.
     """
     check_choice(approx, APPROXIMATIONS, "approximation")
-    if steps < 0:
-        raise ValueError(f"inner steps must be >= 0, got {steps}")
-    adapted = {n for n in params if approx != "head_only" or is_head(n)}
+    steps = check_inner_steps(steps)
+    inner_lr = check_inner_lr(inner_lr)
+    adapted = [n for n in params if approx != "head_only" or is_head(n)]
 
     def support_loss(fast: dict[str, Tensor], frozen: dict[str, Tensor]) -> Tensor:
+        # spt_loss = loss(y_spt, f(x_spt, θ))
         return loss_fn(functional_call(model, {**frozen, **fast}, (x_spt,)), y_spt)
 
-    phi = dict(params)
+    phi = dict(params)                                              # ϕ_i starts at θ
     for _ in range(steps):
         fast = {n: phi[n] for n in adapted}
-        frozen = {n: p for n, p in phi.items() if n not in adapted}
-        grads = grad(support_loss)(fast, frozen)
+        frozen = {n: p for n, p in phi.items() if n not in fast}
+        grads = grad(support_loss)(fast, frozen)                    # grad(spt_loss, θ), graph kept
         if approx == "first_order":
-            grads = {n: g.detach() for n, g in grads.items()}
-        phi.update({n: fast[n] - inner_lr * grads[n] for n in adapted})
+            grads = {n: g.detach() for n, g in grads.items()}       # create_graph=False: dϕ/dθ = I
+        phi.update({n: fast[n] - inner_lr * grads[n] for n in adapted})  # ϕ_i = θ - α * grad
     return phi
 
 
+def choose_batching(model: nn.Module, batching: str) -> str:
+    """``auto``: vmap for the MLP; for convolutional nets the per-task loop was faster on the
+    CPU (grouped convolutions under vmap cost more than they save; see the benchmark)."""
+    if batching != "auto":
+        return batching
+    has_conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
+    return "loop" if has_conv else "vmap"
+
+
+def over_tasks(model: nn.Module, batching: str, one_task, *tensors: Tensor):
+    """``one_task`` applied to each task (the leading dimension of ``tensors``), its outputs
+    stacked along a new task dimension: one batched computation (vmap) or a Python loop."""
+    if choose_batching(model, batching) == "vmap":
+        return vmap(one_task, randomness="error")(*tensors)
+    return _stack([one_task(*task) for task in zip(*tensors)])
+
+
+def _stack(outputs: list):
+    first = outputs[0]
+    if isinstance(first, dict):
+        return {k: torch.stack([o[k] for o in outputs]) for k in first}
+    if isinstance(first, tuple):
+        return tuple(_stack([o[i] for o in outputs]) for i in range(len(first)))
+    return torch.stack(outputs)
+
+
+class InnerLoop:
+    """What MAML and Reptile share: the checks of their settings, the loss of their task
+    type, and the checked meta-batch (fields ``task``, ``inner_lr``, ``inner_steps`` and
+    ``batching`` are the dataclass's own)."""
+
+    min_inner_steps = 0
+
+    def _check_settings(self) -> None:
+        check_choice(self.task, tuple(LOSSES), "task type")
+        check_choice(self.batching, BATCHINGS, "batching")
+        check_inner_lr(self.inner_lr)
+        check_inner_steps(self.inner_steps, self.min_inner_steps)
+
+    @property
+    def loss_fn(self):
+        return LOSSES[self.task]
+
+    def check_batch(self, batch):
+        return check_batch(self.task, batch)
 
 
 @dataclass(frozen=True)
-class MAML:
+class MAML(InnerLoop):
     """MAML (§1) or one of its approximations (§2) as a meta-objective over a batch of tasks.
 
     ``objective(model, batch)`` returns the mean query loss over the tasks, whose gradient with
@@ -87,15 +128,8 @@ class MAML:
     batching: str = "auto"
 
     def __post_init__(self):
-        check_choice(self.task, tuple(LOSSES), "task type")
+        self._check_settings()
         check_choice(self.approx, APPROXIMATIONS, "approximation")
-        check_choice(self.batching, ("auto", "vmap", "loop"), "batching")
-        if self.inner_steps < 0:
-            raise ValueError(f"inner_steps must be >= 0, got {self.inner_steps}")
-
-    @property
-    def loss_fn(self):
-        return LOSSES[self.task]
 
     def adapt(self, model, params, x_spt, y_spt, steps: int | None = None):
         """ϕ_i for one task (``steps`` overrides the training value, e.g. at test time)."""
@@ -105,30 +139,16 @@ class MAML:
     def query(self, model, params, x_spt, y_spt, x_qry, y_qry, steps: int | None = None):
         """Adapt on one task's support set; return its query loss and query predictions."""
         phi = self.adapt(model, params, x_spt, y_spt, steps)
-        pred = functional_call(model, phi, (x_qry,))
-        return self.loss_fn(pred, y_qry), pred
+        pred = functional_call(model, phi, (x_qry,))                # f(x_qry, ϕ_i)
+        return self.loss_fn(pred, y_qry), pred                      # qry_loss = loss(y_qry, ...)
 
     def objective(self, model: nn.Module, batch, steps: int | None = None) -> tuple[Tensor, Tensor]:
         """Mean query loss over the meta-batch (its θ-gradient is the meta-gradient)."""
+        batch = self.check_batch(batch)
         params = parameters_of(model)
-        x_spt, y_spt, x_qry, y_qry = batch[:4]
-        if choose_batching(model, self.batching) == "vmap":
-            def one_task(xs, ys, xq, yq):
-                return self.query(model, params, xs, ys, xq, yq, steps)
-            losses, preds = vmap(one_task, randomness="error")(x_spt, y_spt, x_qry, y_qry)
-        else:
-            pairs = [self.query(model, params, *t, steps) for t in zip(x_spt, y_spt, x_qry, y_qry)]
-            losses = torch.stack([loss for loss, _ in pairs])
-            preds = torch.stack([pred for _, pred in pairs])
+
+        def one_task(x_spt, y_spt, x_qry, y_qry):
+            return self.query(model, params, x_spt, y_spt, x_qry, y_qry, steps)
+
+        losses, preds = over_tasks(model, self.batching, one_task, *batch)
         return losses.mean(), preds
-
-
-def choose_batching(model: nn.Module, batching: str) -> str:
-    """``auto``: vmap for the MLP, and for every model on a GPU, where one batched kernel beats many
-    small ones; for convolutional nets on the CPU the per-task loop was faster (grouped
-    convolutions under vmap cost more than they save; see ``benchmarks/meta_gradient.py``)."""
-    if batching != "auto":
-        return batching
-    has_conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
-    on_gpu = any(p.is_cuda for p in model.parameters())
-    return "loop" if has_conv and not on_gpu else "vmap"

@@ -75,7 +75,11 @@ class Conv4(nn.Module):
         self.head = nn.Linear(hidden, n_way)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.body(x))
+        features = self.body(x)
+        if features.shape[-1] != self.head.in_features:
+            raise ValueError(f"Conv4 takes 28x28 images (shape [n, C, 28, 28]), got {tuple(x.shape)}: "
+                             "resize the images to 28x28")
+        return self.head(features)
 
 
 def parameters_of(model: nn.Module) -> dict[str, Tensor]:

@@ -25,7 +25,6 @@ import hashlib
 import io
 import os
 import shutil
-import tempfile
 import urllib.request
 import zipfile
 import zlib
@@ -36,6 +35,7 @@ import torch
 from PIL import Image
 
 from .characters import CharacterSet, split_characters, with_rotations
+from .files import atomic_write, sha256_of
 
 __all__ = ["ARCHIVES", "ARCHIVE_CHECKSUMS", "DOWNLOAD_URL", "OMNIGLOT_ENV", "IMAGE_SIZE", "VENDORED_DIR",
            "VENDORED_ARCHIVES", "load_vendored_omniglot", "load_omniglot", "download_omniglot",
@@ -74,7 +74,7 @@ def load_vendored_omniglot(rotations: bool = True, folder=None) -> CharacterSet:
                    f"https://github.com/brendenlake/omniglot/tree/master/python).")
         if not path.is_file():
             raise FileNotFoundError(f"the vendored Omniglot archive {path} is missing. {restore}")
-        actual = _digest(path, algorithm)
+        actual = sha256_of(path, algorithm)
         if actual != expected:
             raise ValueError(f"the vendored Omniglot archive {path} is truncated or altered: its {algorithm} "
                              f"is {actual}, expected {expected}. {restore}")
@@ -103,7 +103,7 @@ def load_omniglot(root, archives=None, cache_dir=None, rotations: bool = True) -
     decoded = _read_cache(cache_file)
     if decoded is None:
         decoded = _decode_archives(paths)
-        _save_atomically(decoded, cache_file)
+        atomic_write(cache_file, lambda temporary: torch.save(decoded, temporary))
     return _character_set(decoded, rotations, source="omniglot")
 
 
@@ -113,21 +113,6 @@ def _character_set(decoded: dict, rotations: bool, source: str) -> CharacterSet:
     if rotations:
         images, names = with_rotations(images, names)
     return CharacterSet(images, names, source=source)
-
-
-def _read_cache(cache_file: Path) -> dict | None:
-    """The decoded archives from the cache, or None when there is none or it is unreadable
-    (a truncated or foreign file is decoded again and overwritten, never trusted)."""
-    if not cache_file.exists():
-        return None
-    try:
-        decoded = torch.load(cache_file, weights_only=True)
-        if isinstance(decoded, dict) and {"images", "names"} <= decoded.keys():
-            return decoded
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile):
-        pass
-    print(f"Ignoring an unreadable Omniglot cache file {cache_file}; decoding the archives again.")
-    return None
 
 
 def user_cache_dir() -> Path:
@@ -169,7 +154,7 @@ def download_omniglot(root, which=("images_background", "images_evaluation"), ur
     for name in _check_archive_names(which):
         target = root / f"{name}.zip"
         algorithm, expected = ARCHIVE_CHECKSUMS[name]
-        if not (target.exists() and _digest(target, algorithm) == expected):
+        if not (target.exists() and sha256_of(target, algorithm) == expected):
             partial = root / f"{name}.zip.part"
             source = url.format(name=name)
             print(f"Downloading {source} ...")
@@ -187,7 +172,7 @@ def download_omniglot(root, which=("images_background", "images_evaluation"), ur
 def check_archive(path, name: str) -> None:
     """Raise a ValueError unless the file at ``path`` is the official archive ``name`` (by checksum)."""
     algorithm, expected = ARCHIVE_CHECKSUMS[_check_archive_names([name])[0]]
-    actual = _digest(Path(path), algorithm)
+    actual = sha256_of(Path(path), algorithm)
     if actual != expected:
         raise ValueError(f"{path} is not the official {name}.zip: its {algorithm} is {actual}, expected "
                          f"{expected}. The download is incomplete or corrupt; run download_omniglot() again.")
@@ -295,21 +280,17 @@ def _cache_key(paths: list[Path]) -> str:
     return key.hexdigest()[:24]
 
 
-def _save_atomically(decoded: dict, target: Path) -> None:
-    """torch.save to a temporary file beside ``target``, then rename: no half-written cache, ever."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".part")
-    os.close(handle)
+def _read_cache(cache_file: Path) -> dict | None:
+    """The decoded drawings from the cache, or None when there is none or it is damaged
+    (e.g. truncated): then it is removed and the archives are decoded again."""
+    if not cache_file.exists():
+        return None
     try:
-        torch.save(decoded, temporary)
-        os.replace(temporary, target)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
-
-
-def _digest(path: Path, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        decoded = torch.load(cache_file, weights_only=True)
+        if isinstance(decoded, dict) and {"images", "names"} <= decoded.keys():
+            return decoded
+    except Exception:  # a damaged cache is never worse than no cache: decode again
+        pass
+    print(f"The Omniglot cache {cache_file} is damaged; decoding the archives again.")
+    cache_file.unlink(missing_ok=True)
+    return None

@@ -14,24 +14,27 @@ Character models are stored per data source (``omniglot-minimal``, the shipped a
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import math
+import os
 import platform
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from lecture_utils.checkpoints import load_checkpoint, save_checkpoint, sha256_of
+from lecture_utils.checkpoints import load_checkpoint, sha256_of, write_checkpoint
 from lecture_utils.device import get_device
+from lecture_utils.files import temporary_beside
 from lecture_utils.recipes import RECIPES, Recipe, UnknownModel, recipe
 from lecture_utils.sinusoid import SinusoidTasks
 from lecture_utils.training import evaluate, mean_ci95, meta_train
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 MANIFEST = CHECKPOINTS / "manifest.json"
+LOCK_TIMEOUT_S = 120.0
 
 
 def data_source(r: Recipe) -> str:
@@ -83,19 +86,88 @@ def train(r: Recipe, device=None, progress: bool = True) -> tuple[nn.Module, dic
 
 
 def read_manifest() -> dict:
-    return json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {}
+    """checkpoints/manifest.json as a dict (empty when there is none), checked: a JSON object
+    whose entries each hold a ``sha256``."""
+    if not MANIFEST.exists():
+        return {}
+    fix = f"restore it with `git checkout checkpoints/{MANIFEST.name}` (or delete it and retrain every model)"
+    try:
+        manifest = json.loads(MANIFEST.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{MANIFEST} is not valid JSON ({err}); {fix}") from None
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{MANIFEST} must hold a JSON object (file name -> entry); {fix}")
+    for name, entry in manifest.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+            raise ValueError(f"{MANIFEST}: the entry for {name!r} has no sha256 checksum; {fix}, "
+                             f"or retrain it with `python -m lecture_utils.pretrained NAME`")
+    return manifest
+
+
+@contextmanager
+def manifest_lock(timeout: float | None = None):
+    """Hold checkpoints/manifest.lock while the manifest is read and rewritten.
+
+    The lock is a file created with O_CREAT | O_EXCL (atomic on every operating system), so no
+    two processes update the manifest at once.
+    """
+    lock = MANIFEST.with_suffix(".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + (LOCK_TIMEOUT_S if timeout is None else timeout)
+    while True:
+        try:
+            os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            break
+        except FileExistsError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{lock} is held by another process; if no other training is running "
+                                   "(e.g. one was killed), delete that file and try again") from None
+            time.sleep(0.1)
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _write_manifest(manifest: dict) -> Path:
+    """The new manifest in a temporary file beside it (moved into place by the caller)."""
+    temporary = temporary_beside(MANIFEST)
+    temporary.write_text(json.dumps(dict(sorted(manifest.items())), indent=1) + "\n")
+    return temporary
 
 
 def record(path: Path, info: dict) -> None:
-    """Add a checkpoint's entry (with its checksum) to the manifest, safely under concurrency."""
-    MANIFEST.parent.mkdir(parents=True, exist_ok=True)
-    with open(MANIFEST.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    """Add the entry of the existing checkpoint ``path`` (with its checksum) to the manifest."""
+    with manifest_lock():
         manifest = read_manifest()
         manifest[path.name] = {"sha256": sha256_of(path), **info}
-        tmp = MANIFEST.with_suffix(".json.part")
-        tmp.write_text(json.dumps(dict(sorted(manifest.items())), indent=1) + "\n")
-        tmp.replace(MANIFEST)
+        os.replace(_write_manifest(manifest), MANIFEST)
+
+
+def save_and_record(path: Path, model: nn.Module, checkpoint_info: dict, info: dict) -> dict:
+    """Save ``model`` to ``path`` and record its entry: both change, or neither does.
+
+    The new checkpoint and the new manifest are first written to temporary files; only when
+    both are complete are they moved into place (checkpoint, then manifest). On any error
+    before that, the old checkpoint and manifest stay as they were and the temporary files
+    are removed.
+    """
+    temporaries = []
+    try:
+        with manifest_lock():
+            manifest = read_manifest()              # an invalid manifest stops here: nothing changed
+            new_weights = temporary_beside(path)
+            temporaries.append(new_weights)
+            write_checkpoint(new_weights, model, checkpoint_info)
+            manifest[path.name] = entry = {"sha256": sha256_of(new_weights), **info}
+            new_manifest = _write_manifest(manifest)
+            temporaries.append(new_manifest)
+            os.replace(new_weights, path)
+            os.replace(new_manifest, MANIFEST)
+    finally:
+        for temporary in temporaries:
+            temporary.unlink(missing_ok=True)
+    return entry
 
 
 def load_pretrained(name: str, device=None, retrain: bool = False, progress: bool = True) -> tuple[nn.Module, dict]:
@@ -118,9 +190,7 @@ def load_pretrained(name: str, device=None, retrain: bool = False, progress: boo
         return model, entry
     print(f"Training {name} from scratch on {device} ({r.iterations} meta-iterations)...")
     model, info = train(r, device, progress)
-    save_checkpoint(path, model, {"name": name})
-    record(path, info)
-    return model, read_manifest()[path.name]
+    return model, save_and_record(path, model, {"name": name}, info)
 
 
 def main(argv=None) -> None:
@@ -128,8 +198,13 @@ def main(argv=None) -> None:
     parser.add_argument("names", nargs="*", help=f"models to train (default: all): {', '.join(RECIPES)}")
     parser.add_argument("--device", default=None)
     args = parser.parse_args(argv)
+    unknown = [name for name in args.names if name not in RECIPES]
+    if unknown:  # before any training: a typo in the last name must not cost the first one's minutes
+        parser.error(f"unknown model(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(RECIPES))}")
+    device = get_device(args.device)
+    read_manifest()  # an invalid manifest fails now, not after training
     for name in args.names or list(RECIPES):
-        _, entry = load_pretrained(name, args.device, retrain=True)
+        _, entry = load_pretrained(name, device, retrain=True)
         score = entry["score"]
         print(f"{name}: {score['metric']} {score['mean']} ± {score['ci95']} "
               f"({entry['minutes']} min on {entry['device']})")

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call, vmap
+from torch.func import functional_call
 
-from lecture_utils.maml import LOSSES, adapt, check_choice, choose_batching
+from lecture_utils.maml import InnerLoop, adapt, over_tasks
 from lecture_utils.models import parameters_of
 
 
 @dataclass(frozen=True)
-class Reptile:
+class Reptile(InnerLoop):
     """Reptile's inner loop (``inner_steps`` SGD steps of size ``inner_lr`` on each task's
     support set) and its outer direction mean_i(ϕ_i - θ)."""
 
@@ -31,16 +31,10 @@ class Reptile:
     inner_lr: float = 0.01
     inner_steps: int = 5
     batching: str = "auto"
+    min_inner_steps = 1  # with no inner step Reptile does nothing (a class constant, not a field)
 
     def __post_init__(self):
-        check_choice(self.task, tuple(LOSSES), "task type")
-        check_choice(self.batching, ("auto", "vmap", "loop"), "batching")
-        if self.inner_steps < 1:
-            raise ValueError(f"Reptile needs at least one inner step, got {self.inner_steps}")
-
-    @property
-    def loss_fn(self):
-        return LOSSES[self.task]
+        self._check_settings()
 
     def adapt(self, model, params, x_spt, y_spt, steps: int | None = None):
         """ϕ_i: plain SGD on the support set; no graph is kept (Reptile never needs one)."""
@@ -49,12 +43,10 @@ class Reptile:
 
     def adapted_params(self, model: nn.Module, batch, steps: int | None = None) -> dict[str, Tensor]:
         """ϕ_i for every task of the batch, stacked: name -> [T, *shape]."""
+        batch = self.check_batch(batch)
         params = {n: p.detach() for n, p in parameters_of(model).items()}
-        x_spt, y_spt = batch[0], batch[1]
-        if choose_batching(model, self.batching) == "vmap":
-            return vmap(lambda xs, ys: self.adapt(model, params, xs, ys, steps))(x_spt, y_spt)
-        phis = [self.adapt(model, params, xs, ys, steps) for xs, ys in zip(x_spt, y_spt)]
-        return {n: torch.stack([phi[n] for phi in phis]) for n in params}
+        return over_tasks(model, self.batching, lambda xs, ys: self.adapt(model, params, xs, ys, steps),
+                          batch.x_spt, batch.y_spt)
 
     def direction(self, model: nn.Module, batch) -> dict[str, Tensor]:
         """mean_i(ϕ_i - θ): the step Reptile takes, before scaling by ε."""
@@ -64,10 +56,11 @@ class Reptile:
     def objective(self, model: nn.Module, batch, steps: int | None = None) -> tuple[Tensor, Tensor]:
         """A surrogate whose θ-gradient is θ - mean_i(ϕ_i), and each task's query predictions
         after adaptation (for monitoring; they do not enter the gradient)."""
+        batch = self.check_batch(batch)
         theta = parameters_of(model)
         phis = self.adapted_params(model, batch, steps)
         surrogate = sum(0.5 * ((p - phis[n].mean(0)) ** 2).sum() for n, p in theta.items())
         with torch.no_grad():
             preds = torch.stack([functional_call(model, {n: phis[n][i] for n in theta}, (x_qry,))
-                                 for i, x_qry in enumerate(batch[2])])
+                                 for i, x_qry in enumerate(batch.x_qry)])
         return surrogate, preds

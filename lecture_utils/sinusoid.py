@@ -19,7 +19,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from .tasks import TaskBatch, check_count, check_task_index
+from .tasks import TaskBatch, check_count, check_cpu_generator, check_task_index
 
 
 def sinusoid(x: Tensor, amplitude, phase) -> Tensor:
@@ -77,7 +77,7 @@ class SinusoidTasks:
         check_count("num_tasks", num_tasks)
         check_count("k_support", k_support)
         check_count("k_query", k_query)
-        _check_cpu_generator(generator)
+        check_cpu_generator(generator)
         amplitude = _uniform(self.amplitude, (num_tasks,), generator, dtype)
         phase = _uniform(self.phase, (num_tasks,), generator, dtype)
         x = _uniform(self.x_range, (num_tasks, k_support + k_query, 1), generator, dtype)
@@ -93,7 +93,7 @@ class SinusoidTasks:
         no points placed yet, so the model shows its meta-learned initialisation.
         """
         check_count("k_query", k_query)
-        _check_cpu_generator(generator)
+        check_cpu_generator(generator)
         amplitude = torch.as_tensor(amplitude, dtype=dtype, device="cpu").reshape(-1)
         phase = torch.as_tensor(phase, dtype=dtype, device="cpu").reshape(-1)
         if len(amplitude) == 0 or len(amplitude) != len(phase):
@@ -139,9 +139,3 @@ def _check_range(name: str, bounds) -> tuple[float, float]:
                          f"got {bounds!r}")
     return float(bounds[0]), float(bounds[1])
 
-
-def _check_cpu_generator(generator: torch.Generator) -> None:
-    if not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
-        raise ValueError("generator must be a CPU torch.Generator (e.g. torch.Generator().manual_seed(0)), "
-                         "so that one seed gives the same tasks on every device; "
-                         f"got {generator!r}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from numbers import Integral
 from typing import NamedTuple
 
+import torch
 from torch import Tensor
 
 
@@ -47,3 +48,15 @@ def check_count(name: str, value: int, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def check_cpu_generator(generator) -> torch.Generator:
+    """Return ``generator`` if it is a CPU ``torch.Generator``, else raise a ValueError.
+
+    Every task family draws from a CPU generator and only then moves the batch to the device,
+    so one seed gives the same tasks on the CPU, a GPU or Apple MPS.
+    """
+    if not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
+        raise ValueError("generator must be a CPU torch.Generator (e.g. torch.Generator().manual_seed(0)), "
+                         f"so that one seed gives the same tasks on every device; got {generator!r}")
+    return generator

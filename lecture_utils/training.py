@@ -16,6 +16,7 @@ meta-gradient.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -23,6 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
+
+from lecture_utils.validation import as_task_batch, check_finite_batch
+
+EXPLOSION = 1e3  # warn when the meta-loss grows this many times above its first value
 
 
 @dataclass
@@ -36,9 +41,6 @@ class History:
     val_loss: list[float] = field(default_factory=list)
     val_acc: list[float] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, list]:
-        return dict(self.__dict__)
-
 
 def query_metrics(task: str, preds: Tensor, y_qry: Tensor) -> tuple[Tensor, Tensor | None]:
     """Per-task query loss [T] and, for classification, per-task accuracy [T]."""
@@ -48,9 +50,18 @@ def query_metrics(task: str, preds: Tensor, y_qry: Tensor) -> tuple[Tensor, Tens
     return losses.mean(1), (preds.argmax(-1) == y_qry).float().mean(1)
 
 
-def learning_rates(algorithm, meta_lr: float) -> str:
+def learning_rates(algorithm, meta_lr: float | None = None) -> str:
     inner = getattr(algorithm, "inner_lr", None)
-    return f"meta lr {meta_lr:g}" + ("" if inner is None else f", inner lr {inner:g}")
+    rates = ([] if meta_lr is None else [f"meta lr {meta_lr:g}"]) + ([] if inner is None else [f"inner lr {inner:g}"])
+    return ", ".join(rates) or "no learning rate"
+
+
+def blame_non_finite(batch, what: str, algorithm, meta_lr: float | None = None) -> None:
+    """Raise the error for a NaN or infinite ``what``: the batch's fault if it holds NaN or
+    inf (checked first), else the learning rates'."""
+    check_finite_batch(batch)
+    raise FloatingPointError(f"{what} ({learning_rates(algorithm, meta_lr)}); the learning rates are "
+                             "too large for this model: lower them (and retrain)")
 
 
 def meta_train(model: nn.Module, algorithm, sample_batch: Callable[[torch.Generator], tuple],
@@ -69,19 +80,26 @@ def meta_train(model: nn.Module, algorithm, sample_batch: Callable[[torch.Genera
     generator = torch.Generator().manual_seed(seed)
     meta_optim = torch.optim.Adam(model.parameters(), lr=meta_lr)
     history = History()
+    first_loss = None
     bar = tqdm(range(1, iterations + 1), desc=desc, disable=not progress, leave=False)
     for step in bar:
         batch = sample_batch(generator)
         meta_optim.zero_grad()
         loss, preds = algorithm.objective(model, batch)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"the meta-loss became {loss.item()} at step {step} ({learning_rates(algorithm, meta_lr)}); "
-                "the learning rates are too large for this model: lower them and retrain")
+        value = loss.item()
+        if not math.isfinite(value):
+            blame_non_finite(batch, f"the meta-loss became {value} at step {step}", algorithm, meta_lr)
+        if first_loss is None:
+            first_loss = value
+        elif value > EXPLOSION * abs(first_loss) > 0:
+            warnings.warn(f"the meta-loss grew from {first_loss:.3g} to {value:.3g} by step {step} "
+                          f"({learning_rates(algorithm, meta_lr)}): training is diverging; lower the "
+                          "learning rates", RuntimeWarning, stacklevel=2)
+            first_loss = math.inf  # warn once
         loss.backward()
         meta_optim.step()
         with torch.no_grad():
-            task_loss, task_acc = query_metrics(algorithm.task, preds, batch[3])
+            task_loss, task_acc = query_metrics(algorithm.task, preds, as_task_batch(batch).y_qry)
         history.step.append(step)
         history.train_loss.append(task_loss.mean().item())
         history.train_acc.append(math.nan if task_acc is None else task_acc.mean().item())
@@ -101,7 +119,9 @@ def evaluate(model: nn.Module, algorithm, batches, steps: int | None = None) -> 
     for batch in batches:
         with torch.no_grad():  # torch.func.grad in the inner loop still differentiates
             _, preds = algorithm.objective(model, batch, steps=steps)
-        task_loss, task_acc = query_metrics(algorithm.task, preds.detach(), batch[3])
+        if not torch.isfinite(preds).all():
+            blame_non_finite(batch, "the query predictions after adaptation are NaN or infinite", algorithm)
+        task_loss, task_acc = query_metrics(algorithm.task, preds.detach(), as_task_batch(batch).y_qry)
         losses.append(task_loss)
         if task_acc is not None:
             accs.append(task_acc)

@@ -370,13 +370,25 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--tasks must be at least 2 (an interval needs two values)")
 
     from lecture_utils.device import get_device
+    from lecture_utils.files import atomic_write
+    from lecture_utils.pretrained import RECIPES, read_manifest
 
+    unknown = [name for name in args.only or [] if name not in RECIPES]
+    if unknown:  # before any work, and before results/RESULTS.md is touched
+        parser.error(f"unknown model(s) for --only: {', '.join(map(repr, unknown))}; "
+                     f"known: {', '.join(sorted(RECIPES))}")
+    if args.only is not None and not args.only:
+        parser.error("--only needs at least one model name")
     device = get_device(args.device)
+    read_manifest()  # an invalid manifest fails here, with its own message
     start = time.perf_counter()
     rows, missing, others = collect(args.tasks, device, args.only, log=lambda m: print(m, flush=True))
+    if args.only and not rows:
+        print(f"none of {', '.join(args.only)} has a checkpoint for this data source: {args.out} left as it was",
+              file=sys.stderr)
+        return 1
     text = render(rows, missing, others, args.tasks, str(device), time.perf_counter() - start)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    atomic_write(args.out, lambda temporary: temporary.write_text(text, encoding="utf-8"))  # whole or not at all
     print(f"wrote {args.out} ({len(rows)} models evaluated, {len(missing)} without a checkpoint) "
           f"in {time.perf_counter() - start:.1f} s")
     return 0

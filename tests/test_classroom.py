@@ -35,7 +35,7 @@ def evaluated_checkpoints():
     from lecture_utils.pretrained import CHECKPOINTS, RECIPES
 
     def file(r):
-        return f"{r.name}.pt" if r.family == "sinusoid" else f"{r.name}-glyphs.pt"
+        return f"{r.name}.pt" if r.family == "sinusoid" else f"{r.name}-omniglot-minimal.pt"
 
     return {name: file(r) for name, r in RECIPES.items() if (CHECKPOINTS / file(r)).exists()}
 

@@ -3,16 +3,19 @@ import torch
 
 from lecture_utils.characters import character_of, split_characters
 from lecture_utils.episodes import EpisodeSampler, load_characters
-from lecture_utils.glyphs import make_glyphs
+from lecture_utils.characters import CharacterSet, with_rotations
 from lecture_utils.omniglot import OMNIGLOT_ENV
 
-DEFAULT_LINE = ("Data: embedded glyphs (train: 1200 classes x 20 drawings). For real Omniglot: "
-                "set MAML_LECTURE_OMNIGLOT=/path/to/omniglot (see notebooks/00_setup.ipynb).")
+DEFAULT_LINE = ("Data: Omniglot, the minimal background splits shipped in data/omniglot "
+                "(train: 182 characters x 4 rotations = 728 classes, 20 drawings each).")
 
 
 @pytest.fixture(scope="module")
 def small_set():
-    return make_glyphs(8, drawings=10, seed=3)  # 32 classes x 10 drawings
+    """8 made-up characters x 4 rotations = 32 classes x 10 drawings, every image distinct."""
+    images = torch.rand(8, 10, 1, 28, 28, generator=torch.Generator().manual_seed(3))
+    images, names = with_rotations(images, [f"alphabet/character{i:02d}" for i in range(8)])
+    return CharacterSet(images, names, source="test")
 
 
 @pytest.fixture
@@ -93,15 +96,16 @@ def test_sample_checks_its_arguments(small_set):
         sampler.sample(2, generator=0)
 
 
-def test_default_data_is_the_embedded_glyphs_with_one_stable_line(no_omniglot, capsys):
+def test_default_data_is_the_shipped_omniglot_with_one_stable_line(no_omniglot, capsys):
     train = load_characters("train")
     assert capsys.readouterr().out == DEFAULT_LINE + "\n"
-    assert train.source == "glyphs" and train.images.shape == (1200, 20, 1, 28, 28)
+    assert train.source == "omniglot-minimal" and train.images.shape == (728, 20, 1, 28, 28)
     val, test = load_characters("val", verbose=False), load_characters("test", verbose=False)
     assert capsys.readouterr().out == ""
     characters = [{character_of(name) for name in split.names} for split in (train, val, test)]
     assert not (characters[0] & characters[1] or characters[0] & characters[2] or characters[1] & characters[2])
-    assert (len(train), len(val), len(test)) == (1200, 160, 240)
+    assert [len(c) for c in characters] == [182, 24, 36]
+    assert (len(train), len(val), len(test)) == (728, 96, 144)
 
 
 def test_unknown_split_is_rejected(no_omniglot):
@@ -113,7 +117,7 @@ def test_root_without_archives_says_what_to_do(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match=r"No Omniglot archive in .*images_background\.zip.*download_omniglot"):
         load_characters(root=str(tmp_path))
     monkeypatch.setenv(OMNIGLOT_ENV, str(tmp_path))
-    with pytest.raises(FileNotFoundError, match=rf"unset \${OMNIGLOT_ENV} to use the embedded glyphs"):
+    with pytest.raises(FileNotFoundError, match=rf"unset \${OMNIGLOT_ENV} to use the Omniglot archives shipped"):
         load_characters()
 
 

@@ -214,7 +214,7 @@ def test_invalid_choices_are_named():
         MAML(approx="second")
     with pytest.raises(ValueError, match="unknown task type"):
         Reptile(task="ranking")
-    with pytest.raises(ValueError, match="at least one inner step"):
+    with pytest.raises(ValueError, match="inner_steps must be an integer >= 1"):
         Reptile(inner_steps=0)
 
 

@@ -25,7 +25,7 @@ from lecture_utils.pretrained import RECIPES
 
 CHECKPOINTS = pretrained.CHECKPOINTS
 MANIFEST = pretrained.read_manifest()
-DEFAULT_DATA = "glyphs"  # the embedded glyphs: what every machine and CI has
+DEFAULT_DATA = "omniglot-minimal"  # the Omniglot archives shipped in data/omniglot: what every machine and CI has
 
 
 def expected_file(recipe, data: str = DEFAULT_DATA) -> str:

@@ -13,7 +13,7 @@ from lecture_utils.episodes import EpisodeSampler, load_characters
 from lecture_utils.exercises import nb04
 from lecture_utils.maml import MAML
 from lecture_utils.models import Conv4
-from lecture_utils.shift_widgets import check_shift, distort_episodes, draw_report, shift_explorer, shift_report
+from lecture_utils.widgets.shift import check_shift, distort_episodes, draw_report, shift_explorer, shift_report
 from lecture_utils.tasks import TaskBatch
 
 matplotlib.use("Agg")

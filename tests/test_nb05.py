@@ -11,7 +11,7 @@ from lecture_utils.maml import MAML
 from lecture_utils.models import Conv4, SineMLP
 from lecture_utils.reptile import Reptile
 from lecture_utils.sinusoid import SinusoidTasks
-from lecture_utils.sketchpad import (CELLS, SIZE, Sketchpad, adapt_and_predict, as_canvas_images,
+from lecture_utils.widgets.sketchpad import (CELLS, SIZE, Sketchpad, adapt_and_predict, as_canvas_images,
                                      canvas_to_tensor, glyph_to_canvas)
 
 

@@ -84,6 +84,18 @@ def test_the_cache_is_one_complete_file_and_follows_the_archive(tmp_path):
     assert first.names != second.names == ["Gamma/character07"]
 
 
+def test_a_truncated_cache_is_decoded_again(tmp_path, capsys):
+    write_archive(tmp_path / "images_background.zip")
+    cache = tmp_path / "cache"
+    first = load_omniglot(tmp_path, cache_dir=cache, rotations=False)
+    (cache_file,) = cache.iterdir()
+    cache_file.write_bytes(cache_file.read_bytes()[:100])  # what a full disk or a copy cut short leaves
+    again = load_omniglot(tmp_path, cache_dir=cache, rotations=False)
+    assert again.names == first.names and torch.equal(again.images, first.images)
+    assert "damaged; decoding the archives again" in capsys.readouterr().out
+    assert cache_file.stat().st_size > 100, "the cache is written anew"
+
+
 def test_missing_archive_names_what_was_looked_for(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"No Omniglot archive in .*images_background\.zip, "
                                                 r"images_evaluation\.zip.*download_omniglot"):
@@ -216,7 +228,7 @@ def test_load_characters_uses_real_omniglot_when_asked(real, monkeypatch, capsys
     train = load_characters("train", cache_dir=real[2])
     assert train.source == "omniglot"
     assert capsys.readouterr().out == (f"Data: Omniglot from {REAL_ROOT} "
-                                       f"(train: {len(train)} classes x 20 drawings).\n")
+                                       f"(train: {len(train) // 4} characters x 4 rotations = {len(train)} classes, 20 drawings each).\n")
     assert train.names == split_characters(real[0], (0.75, 0.10, 0.15), seed=0)["train"].names
 
 

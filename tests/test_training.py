@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from lecture_utils.checkpoints import load_checkpoint, load_or_train, save_checkpoint, sha256_of
+from lecture_utils.checkpoints import load_checkpoint, save_checkpoint, sha256_of
 from lecture_utils.maml import MAML
 from lecture_utils.models import SineMLP
 from lecture_utils.sinusoid import SinusoidTasks
@@ -51,7 +51,7 @@ def test_mean_ci95():
         mean_ci95(torch.tensor([1.0]))
 
 
-def test_checkpoint_round_trip_and_load_or_train(tmp_path):
+def test_checkpoint_round_trip(tmp_path):
     torch.manual_seed(0)
     model, path = SineMLP(), tmp_path / "sine.pt"
     save_checkpoint(path, model, {"metric": 0.5, "command": "test"})
@@ -61,11 +61,5 @@ def test_checkpoint_round_trip_and_load_or_train(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), other.parameters()))
     assert len(sha256_of(path)) == 64
 
-    calls = []
-    fresh = SineMLP()
-    info = load_or_train(path, fresh, train=lambda: calls.append(1) or {"metric": 0.1})
-    assert calls == [] and info["metric"] == 0.5
-    info = load_or_train(path, fresh, train=lambda: calls.append(1) or {"metric": 0.1}, retrain=True)
-    assert calls == [1] and load_checkpoint(path, SineMLP())["metric"] == 0.1
     with pytest.raises(FileNotFoundError, match="retrain=True"):
         load_checkpoint(tmp_path / "missing.pt", SineMLP())

@@ -1,4 +1,4 @@
-"""Interactive controls for the notebooks (ipywidgets + matplotlib).
+"""The sinusoid adaptation explorer of notebook 01 (ipywidgets + matplotlib).
 
 Each builder returns one widget to ``display``; every control redraws a matplotlib figure and a
 text readout below it (``interactive_output`` with ``plt.show()``). Bad input never raises into the
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 
-import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
@@ -23,8 +22,11 @@ from lecture_utils.maml import adapt
 from lecture_utils.models import forward_with, parameters_of
 from lecture_utils.sinusoid import SinusoidTasks, sinusoid
 
-SLIDER = {"continuous_update": False, "style": {"description_width": "110px"},
-          "layout": widgets.Layout(width="420px")}
+
+
+def _slider_style(widgets) -> dict:
+    return {"continuous_update": False, "style": {"description_width": "110px"},
+            "layout": widgets.Layout(width="420px")}
 
 
 def parse_points(text: str, low: float, high: float, max_points: int = 50) -> list[float]:
@@ -54,15 +56,18 @@ def parse_points(text: str, low: float, high: float, max_points: int = 50) -> li
 
 
 def _controls():
+    import ipywidgets as widgets  # only the builders need ipywidgets
+
+    slider = _slider_style(widgets)
     return {
         "amplitude": widgets.FloatSlider(value=3.0, min=0.1, max=8.0, step=0.1, description="amplitude A",
-                                         **SLIDER),
+                                         **slider),
         "phase": widgets.FloatSlider(value=1.0, min=0.0, max=round(2 * math.pi, 2), step=0.05,
-                                     description="phase", **SLIDER),
-        "k_shot": widgets.IntSlider(value=10, min=1, max=20, description="K (random pts)", **SLIDER),
+                                     description="phase", **slider),
+        "k_shot": widgets.IntSlider(value=10, min=1, max=20, description="K (random pts)", **slider),
         "inner_lr": widgets.FloatLogSlider(value=0.01, base=10, min=-3, max=-0.5, step=0.1,
-                                           description="inner lr α", readout_format=".3f", **SLIDER),
-        "steps": widgets.IntSlider(value=1, min=0, max=10, description="inner steps", **SLIDER),
+                                           description="inner lr α", readout_format=".3f", **slider),
+        "steps": widgets.IntSlider(value=1, min=0, max=10, description="inner steps", **slider),
         "points": widgets.Text(value="", placeholder="e.g. -4, -1.5, 0, 2.2 (empty: K random points)",
                                description="x values", continuous_update=False,
                                style={"description_width": "110px"}, layout=widgets.Layout(width="420px")),
@@ -80,6 +85,8 @@ def sinusoid_adaptation_explorer(maml_model: nn.Module, baseline_model: nn.Modul
     loop (``lecture_utils.maml.adapt``, step size α, the chosen number of steps). The readout gives
     each model's mean squared error against the true curve on a dense grid over the input range.
     """
+    import ipywidgets as widgets  # only the builders need ipywidgets
+
     tasks = tasks or SinusoidTasks()
     device = next(maml_model.parameters()).device
     low, high = tasks.x_range

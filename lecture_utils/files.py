@@ -1,0 +1,47 @@
+"""Files written whole or not at all, and their checksums (used by checkpoints and the data cache).
+
+``atomic_write(target, write)`` lets ``write`` fill a temporary file beside ``target`` and then
+renames it over ``target`` (``os.replace``): an interrupted write never leaves a half-written
+file, and the temporary file is removed on any error. Temporary files are named
+``<target name>.<random>.part``; those a killed process left behind are removed by the next
+write to the same target.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+
+def temporary_beside(target: str | Path) -> Path:
+    """A new empty temporary file next to ``target`` (after removing stale ones of it)."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f"{target.name}.*.part"):
+        stale.unlink(missing_ok=True)
+    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f"{target.name}.", suffix=".part")
+    os.close(handle)
+    return Path(name)
+
+
+def atomic_write(target: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(temporary_path)``, then move the result over ``target`` in one step."""
+    target = Path(target)
+    temporary = temporary_beside(target)
+    try:
+        write(temporary)
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return target
+
+
+def sha256_of(path: str | Path, algorithm: str = "sha256") -> str:
+    """The hex digest of a file's bytes (sha256 unless ``algorithm`` names another hashlib one)."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
