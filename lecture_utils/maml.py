@@ -65,12 +65,14 @@ def adapt(model: nn.Module, params: dict[str, Tensor], x_spt: Tensor, y_spt: Ten
 
 
 def choose_batching(model: nn.Module, batching: str) -> str:
-    """``auto``: vmap for the MLP; for convolutional nets the per-task loop was faster on the
-    CPU (grouped convolutions under vmap cost more than they save; see the benchmark)."""
+    """``auto``: vmap for the MLP, and for every model on a GPU, where one batched kernel beats many
+    small ones; for convolutional nets on the CPU the per-task loop was faster (grouped
+    convolutions under vmap cost more than they save; see ``benchmarks/meta_gradient.py``)."""
     if batching != "auto":
         return batching
     has_conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
-    return "loop" if has_conv else "vmap"
+    on_gpu = any(p.is_cuda for p in model.parameters())
+    return "loop" if has_conv and not on_gpu else "vmap"
 
 
 def over_tasks(model: nn.Module, batching: str, one_task, *tensors: Tensor):
