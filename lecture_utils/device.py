@@ -41,7 +41,7 @@ _probe_results: dict[str, str | None] = {}  # device -> None (passed) or why it 
 _fallback: str | None = None  # why the automatic choice fell back to the CPU, for describe_device
 
 
-def parse_device(name: str | torch.device, source: str = "the device argument") -> torch.device:
+def parse_device(name: str | torch.device, source: str | None = None) -> torch.device:
     """``name`` as a torch.device, for the names this lecture supports: cpu, cuda, cuda:N, mps.
 
     Upper case is accepted (``CPU`` is ``cpu``). Anything else (a typo, ``meta``, ``xla``, ...)
@@ -50,8 +50,15 @@ def parse_device(name: str | torch.device, source: str = "the device argument") 
     text = str(name).strip().lower()
     if text in ("cpu", "cuda", "mps") or re.fullmatch(r"cuda:\d+", text):
         return torch.device(text)
-    raise ValueError(f"{source} {str(name)!r} is not a device this lecture can compute on; "
+    raise ValueError(f"{_label(name, source)} is not a device this lecture can compute on; "
                      f"choose one of {CHOICES}.")
+
+
+def _label(name, source: str | None) -> str:
+    """Where a device name came from, for error messages: ``--device 'cuda'``, ..."""
+    if source is None:
+        return f"device {str(name)!r} (given to get_device(), e.g. by a --device option)"
+    return f"{source} {str(name)!r}"
 
 
 def get_device(preferred: str | torch.device | None = None, *, source: str | None = None) -> torch.device:
@@ -65,27 +72,28 @@ def get_device(preferred: str | torch.device | None = None, *, source: str | Non
     """
     env = os.environ.get(DEVICE_ENV, "").strip()
     if preferred is not None and str(preferred).strip():
-        name, where = preferred, source or "the device argument (get_device's preferred, e.g. a --device option)"
+        name, where = preferred, source
     elif env:
         name, where = env, f"${DEVICE_ENV}"
     else:
         return _automatic_device()
     device = parse_device(name, where)
+    where = _label(name, where)
     if device.type == "cpu":
         return device
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"{where} {str(name)!r} asks for CUDA, but no CUDA GPU is visible; "
+        raise RuntimeError(f"{where} asks for CUDA, but no CUDA GPU is visible; "
                            f"use 'cpu' instead.")
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise RuntimeError(f"{where} {str(name)!r} asks for {device}, but only {torch.cuda.device_count()} "
+        raise RuntimeError(f"{where} asks for {device}, but only {torch.cuda.device_count()} "
                            f"CUDA GPU(s) are visible (cuda:0 ...).")
     if device.type == "mps" and not _mps_available():
-        raise RuntimeError(f"{where} {str(name)!r} asks for Apple MPS, which is not available here; "
+        raise RuntimeError(f"{where} asks for Apple MPS, which is not available here; "
                            f"use 'cpu' instead.")
     if _probe_enabled():
         reason = probe_device(device)
         if reason:
-            raise RuntimeError(f"{where} {str(name)!r} asks for {device}, but {reason}. "
+            raise RuntimeError(f"{where} asks for {device}, but {reason}. "
                                f"Use {DEVICE_ENV}=cpu, or set {PROBE_ENV}=0 to use {device} unchecked.")
     return device
 

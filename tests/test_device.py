@@ -131,7 +131,7 @@ def test_an_explicit_request_that_fails_the_probe_raises(stand_in, monkeypatch, 
         monkeypatch.setenv(DEVICE_ENV, "mps")
         call, named = get_device, r"\$MAML_LECTURE_DEVICE 'mps'"
     elif how == "argument":
-        call, named = lambda: get_device("mps"), "the device argument"
+        call, named = lambda: get_device("mps"), r"device 'mps' \(given to get_device\(\), e.g. by a --device option\)"
     else:
         call, named = lambda: get_device("mps", source="--device"), "--device 'mps'"
     with pytest.raises(RuntimeError, match=f"{named}.* asks for mps, but its second-order MAML gradient "
@@ -171,6 +171,8 @@ def test_unknown_names_are_refused_naming_their_source(monkeypatch, name):
         get_device()
     with pytest.raises(ValueError, match=rf"^--device '{re.escape(name)}' is not a device"):
         get_device(name, source="--device")  # the argument wins over the variable
+    with pytest.raises(ValueError, match=rf"^device '{re.escape(name)}' \(given to get_device\(\), e.g. by a --"):
+        get_device(name)
 
 
 @pytest.mark.parametrize("name", ["CPU", " cpu ", "Cpu"])
@@ -184,6 +186,8 @@ def test_missing_cuda_names_where_the_request_came_from(monkeypatch):
     with pytest.raises(RuntimeError, match="^--device 'cuda' asks for CUDA, but no CUDA GPU is visible") as err:
         get_device("cuda", source="--device")
     assert DEVICE_ENV not in str(err.value)  # it is unset: do not blame it
+    with pytest.raises(RuntimeError, match=r"^device 'cuda' \(given to get_device\(\), e.g. by a --device option\) asks"):
+        get_device("cuda")
     monkeypatch.setenv(DEVICE_ENV, "cuda:1")
     with pytest.raises(RuntimeError, match=r"^\$MAML_LECTURE_DEVICE 'cuda:1' asks for CUDA"):
         get_device()
@@ -201,3 +205,36 @@ def test_missing_mps_is_named(monkeypatch):
     with pytest.raises(RuntimeError, match=r"^\$MAML_LECTURE_DEVICE 'mps' asks for Apple MPS, which is not"):
         monkeypatch.setenv(DEVICE_ENV, "mps")
         get_device()
+
+
+# --- scripts/run_notebooks_gpu.py uses the same probe -----------------------------------------
+
+def test_gpu_runner_stops_when_the_probe_fails(stand_in, monkeypatch, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "run_notebooks_gpu.py"
+    spec = importlib.util.spec_from_file_location("run_notebooks_gpu", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    monkeypatch.setenv(DEVICE_ENV, "mps")
+    assert script.probe_passes()
+    assert "probe on mps: pass" in capsys.readouterr().out
+    monkeypatch.setattr(dev, "_probe_results", {})
+    stand_in.kernel = first_order
+    assert not script.probe_passes()
+    assert "probe on mps: FAIL: its second-order MAML gradient differs" in capsys.readouterr().err
+
+
+def test_gpu_check_script_exits_clearly_without_a_gpu(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "gpu_check.sh"
+    env = {**os.environ, "PYTHON": sys.executable, "OUT": str(tmp_path), "CUDA_VISIBLE_DEVICES": ""}
+    run = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "No CUDA GPU visible" in run.stdout
+    assert "No CUDA GPU visible" in (tmp_path / "summary.txt").read_text()
