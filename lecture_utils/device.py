@@ -94,7 +94,7 @@ def get_device(preferred: str | torch.device | None = None, *, source: str | Non
         reason = probe_device(device)
         if reason:
             raise RuntimeError(f"{where} asks for {device}, but {reason}. "
-                               f"Use {DEVICE_ENV}=cpu, or set {PROBE_ENV}=0 to use {device} unchecked.")
+                               f"Use 'cpu' instead, or set {PROBE_ENV}=0 to use {device} unchecked.")
     return device
 
 
