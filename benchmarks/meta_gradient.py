@@ -97,7 +97,7 @@ def main():
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: lecture_utils.device)")
     parser.add_argument("--quick", action="store_true", help="fewer Conv4 tasks and repeats (a smoke run)")
     args = parser.parse_args()
-    device = get_device(args.device)
+    device = get_device(args.device, source="--device")
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     conv_tasks = 4 if args.quick else 32

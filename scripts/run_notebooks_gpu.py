@@ -8,7 +8,9 @@
 A notebook passes when every cell runs without an error. The stored outputs come from the CPU
 and GPU kernels differ in the last digits, so outputs are not compared strictly here (that is
 `make test`, on the CPU); `--lax` runs nbval in lax mode, which compares only the cells marked
-`# NBVAL_CHECK_OUTPUT`. The notebooks are never executed in place: copies are executed in a
+`# NBVAL_CHECK_OUTPUT`. First the GPU must pass lecture_utils.device's second-order MAML probe
+(its meta-gradient agrees with the CPU's); when it fails nothing runs, unless MAML_LECTURE_PROBE=0
+says to run unchecked. The notebooks are never executed in place: copies are executed in a
 temporary folder made next to notebooks/, so that relative paths such as ../checkpoints
 resolve as they do for the originals; it is removed afterwards unless --keep is given.
 CPU-only machines (CI included) do not run this script.
@@ -66,6 +68,26 @@ def run_with_nbval_lax(copy: Path, timeout: int) -> str:
     return "pass" if code == 0 else f"FAIL (pytest exit code {code})"
 
 
+def probe_passes() -> bool:
+    """Run the probe every notebook's get_device() runs, once here, and print its result."""
+    sys.path.insert(0, str(REPO))  # this checkout's lecture_utils, as the notebooks import it
+    from lecture_utils.device import DEVICE_ENV, PROBE_ENV, parse_device, probe_device
+
+    target = parse_device(os.environ[DEVICE_ENV], f"${DEVICE_ENV}")
+    if target.type == "cpu" or os.environ.get(PROBE_ENV) == "0":
+        print(f"second-order MAML probe: skipped ({DEVICE_ENV}={target}, {PROBE_ENV}={os.environ.get(PROBE_ENV, '')})")
+        return True
+    start = time.perf_counter()
+    reason = probe_device(target)
+    seconds = time.perf_counter() - start
+    if reason is None:
+        print(f"second-order MAML probe on {target}: pass ({seconds:.2f} s, CUDA start-up included)")
+        return True
+    print(f"second-order MAML probe on {target}: FAIL: {reason}\nThe notebooks would refuse this device; "
+          f"{PROBE_ENV}=0 runs them on it unchecked.", file=sys.stderr)
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: notebooks/*.ipynb")
@@ -83,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     device = torch.cuda.get_device_name(0)
     os.environ.setdefault("MAML_LECTURE_DEVICE", "cuda")  # the kernels inherit it
+    if not probe_passes():
+        return 1
 
     notebooks = [p.resolve() for p in args.notebooks] or sorted(
         p for p in NOTEBOOK_DIR.glob("*.ipynb") if not p.name.startswith("_"))
