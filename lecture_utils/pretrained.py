@@ -201,7 +201,7 @@ def main(argv=None) -> None:
     unknown = [name for name in args.names if name not in RECIPES]
     if unknown:  # before any training: a typo in the last name must not cost the first one's minutes
         parser.error(f"unknown model(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(RECIPES))}")
-    device = get_device(args.device)
+    device = get_device(args.device, source="--device" if args.device else None)
     read_manifest()  # an invalid manifest fails now, not after training
     for name in args.names or list(RECIPES):
         _, entry = load_pretrained(name, device, retrain=True)

@@ -379,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"known: {', '.join(sorted(RECIPES))}")
     if args.only is not None and not args.only:
         parser.error("--only needs at least one model name")
-    device = get_device(args.device)
+    device = get_device(args.device, source="--device" if args.device else None)
     read_manifest()  # an invalid manifest fails here, with its own message
     start = time.perf_counter()
     rows, missing, others = collect(args.tasks, device, args.only, log=lambda m: print(m, flush=True))
