@@ -23,8 +23,9 @@ NOTEBOOKS = $(sort $(filter-out notebooks/_%,$(wildcard notebooks/*.ipynb)))
 NB ?= $(NOTEBOOKS)
 CELL_TIMEOUT ?= 600
 
-# Stored outputs are produced and compared on the CPU, where runs are deterministic.
-TEST_ENV := MAML_LECTURE_DEVICE=cpu
+# Stored outputs are produced and compared on the CPU, where runs are deterministic, with the
+# pinned versions: 00_setup warns about other versions, and fails on them when STRICT_PINS is set.
+TEST_ENV := MAML_LECTURE_DEVICE=cpu MAML_LECTURE_STRICT_PINS=1
 NBVAL_ARGS := --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg \
               --nbval-cell-timeout $(CELL_TIMEOUT)
 # JupyterLab refuses to run as root unless told to (containers, Colab-like machines).
