@@ -1,4 +1,4 @@
-"""Notebook 04's self-checks and shift explorer: worked solutions pass, usual mistakes get hints."""
+"""Notebook 04's shift explorer and report (its exercises are tested in tests/test_exercises.py)."""
 from __future__ import annotations
 
 import math
@@ -8,9 +8,7 @@ import pytest
 import torch
 
 from lecture_utils.blackbox import BlackBox, BlackBoxLearner
-from lecture_utils.distortions import distort
 from lecture_utils.episodes import EpisodeSampler, load_characters
-from lecture_utils.exercises import nb04
 from lecture_utils.maml import MAML
 from lecture_utils.models import Conv4
 from lecture_utils.widgets.shift import check_shift, distort_episodes, draw_report, shift_explorer, shift_report
@@ -30,45 +28,6 @@ def learners():
     torch.manual_seed(0)
     return {"MAML": (Conv4(5, 8), MAML("classification", inner_lr=0.4, inner_steps=1)),
             "black box": (BlackBoxLearner.for_characters(5, 8, width=16), BlackBox("classification"))}
-
-
-def verdict_of(capsys) -> str:
-    return capsys.readouterr().out.strip()
-
-
-def test_distorted_episode(episodes, capsys):
-    nb04.check_distorted_episode(episodes, nb04.solution_distorted_episode(episodes, 0.6, 0.7), 0.6, 0.7)
-    assert verdict_of(capsys).startswith("Correct")
-    support_only = TaskBatch(distort(episodes.x_spt, shear=0.6, scale=0.7), *episodes[1:])
-    nb04.check_distorted_episode(episodes, support_only, 0.6, 0.7)
-    assert "query images are undistorted" in verdict_of(capsys)
-    nb04.check_distorted_episode(episodes, None, 0.6, 0.7)
-    assert verdict_of(capsys).startswith("Not yet")
-
-
-def test_headroom(capsys):
-    accuracies = {"MAML": [0.95, 0.8, 0.7], "black box": [0.9, 0.7, 0.55]}
-    nb04.check_headroom(*nb04.solution_headroom(accuracies), accuracies)
-    assert verdict_of(capsys).startswith("Correct")
-    nb04.check_headroom(0.7 / 0.95, 0.55 / 0.9, accuracies)
-    assert "subtract chance" in verdict_of(capsys)
-
-
-def test_more_steps(episodes, learners, capsys):
-    model, algorithm = learners["MAML"]
-    batches = [distort_episodes(episodes, 1.2, 1.0)]
-    nb04.check_more_steps(nb04.solution_more_steps(model, algorithm, batches, 3), model, algorithm, batches, steps=3)
-    assert verdict_of(capsys).startswith("Correct")
-    nb04.check_more_steps(None, model, algorithm, batches, steps=3)
-    assert verdict_of(capsys).startswith("Not yet")
-
-
-def test_phase_flip(capsys):
-    x = torch.linspace(-5, 5, 20)
-    nb04.check_phase_flip(*nb04.solution_phase_flip(x, 2.0, 0.5), x, amplitude=2.0, phase=0.5)
-    assert verdict_of(capsys).startswith("Correct")
-    nb04.check_phase_flip(torch.zeros(20), torch.zeros(20), x, amplitude=2.0, phase=0.5)
-    assert verdict_of(capsys).startswith("Not yet")
 
 
 def test_shift_report_and_figure(episodes, learners):

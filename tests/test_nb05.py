@@ -1,58 +1,17 @@
-"""Notebook 05 (Reptile): the exercise checks accept the worked solutions and reject the stubs,
-and the drawing widget's functions (canvas <-> tensor, adapt-and-predict) behave."""
+"""Notebook 05 (Reptile): the drawing widget's functions (canvas <-> tensor, adapt-and-predict)
+behave. The exercises are tested in tests/test_exercises.py."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from lecture_utils.exercises import nb05
 from lecture_utils.maml import MAML
-from lecture_utils.models import Conv4, SineMLP
+from lecture_utils.models import Conv4
 from lecture_utils.reptile import Reptile
 from lecture_utils.sinusoid import SinusoidTasks
 from lecture_utils.widgets.sketchpad import (CELLS, SIZE, Sketchpad, adapt_and_predict, as_canvas_images,
                                      canvas_to_tensor, glyph_to_canvas)
-
-
-def last_line(capsys) -> str:
-    return capsys.readouterr().out.strip().splitlines()[-1]
-
-
-# --- exercises ------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("solution", [nb05.worked_solution_1, nb05.worked_solution_3, nb05.worked_solution_4])
-def test_worked_solutions_are_correct(solution, capsys):
-    assert solution() is None
-    assert last_line(capsys).startswith("Correct:")
-
-
-def test_worked_solution_2_is_correct(capsys):
-    torch.manual_seed(0)
-    model = SineMLP(40)
-    batch = SinusoidTasks().sample(5, 10, 10, torch.Generator().manual_seed(1))
-    nb05.worked_solution_2(model, batch, inner_lr=0.01)
-    assert last_line(capsys).startswith("Correct:")
-
-
-def test_stubs_get_hints(capsys):
-    nb05.check_reptile_update(lambda theta, phis, epsilon: None)
-    assert last_line(capsys).startswith("Not yet:")
-    nb05.check_reptile_update(lambda theta, phis, epsilon: {
-        n: theta[n] + torch.stack([phi[n] - theta[n] for phi in phis]).mean(0) for n in theta})
-    assert "epsilon" in last_line(capsys)
-    nb05.check_reptile_update(lambda theta, phis, epsilon: 1 / 0)
-    assert "ZeroDivisionError" in last_line(capsys)
-    nb05.check_one_step_coefficient(None)
-    assert last_line(capsys).startswith("Not yet:")
-    nb05.check_one_step_coefficient(0.01)
-    assert last_line(capsys).startswith("Not yet:")
-    nb05.check_k_step_coefficients(3, 6)
-    assert last_line(capsys).startswith("Not yet:")
-    nb05.check_examples_seen(20, 20)
-    assert "Hint" in last_line(capsys)
-    nb05.check_examples_seen(5, 5)
-    assert last_line(capsys).startswith("Not yet:")
 
 
 # --- sketchpad ------------------------------------------------------------------------------------

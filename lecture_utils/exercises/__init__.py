@@ -2,7 +2,13 @@
 
 Every exercise ends with a call that prints one plain line, "Correct: ..." or "Not yet: ...",
 so a stored notebook output stays the same from run to run. This module holds the generic
-helpers; the checks for one notebook live beside it in ``nb01.py`` ... ``nb05.py``.
+helpers; the checks for one notebook live beside it in ``nb00.py`` ... ``nb05.py`` (and
+``template.py`` for ``notebooks/_template.ipynb``). The worked solutions are not here: each one
+exists once, folded in its notebook, and ``tests/test_exercises.py`` runs it through its check.
+
+Where an exercise asks for a computation, a check verifies the computation, not only the number:
+it calls the student's function on inputs the student never saw, requires a ``grad_fn``, or counts
+gradient computations with ``count_gradients`` (a hook on each leaf tensor).
 
     from lecture_utils.exercises import verdict, check_close
     verdict(answer == 3, "three inner steps.", "count the calls to the inner update.")
@@ -11,8 +17,9 @@ helpers; the checks for one notebook live beside it in ``nb01.py`` ... ``nb05.py
 from __future__ import annotations
 
 import math
+from numbers import Real
 
-__all__ = ["verdict", "check_close", "check_equal", "call_student"]
+__all__ = ["verdict", "check_close", "check_equal", "call_student", "as_number", "count_gradients"]
 
 
 def verdict(ok: bool, success: str, hint: str) -> bool:
@@ -31,6 +38,50 @@ def call_student(fn, *args, name: str = "your function"):
         message = str(err).splitlines()[0] if str(err) else ""
         verdict(False, "", f"{name} raised {type(err).__name__}: {message}")
         return False, None
+
+
+def as_number(value, what: str) -> float | None:
+    """A finite Python float from a number, a one-element tensor or a one-element tuple or list
+    (``torch.autograd.grad`` returns a tuple); otherwise print a "Not yet" hint and return None."""
+    if value is None:
+        verdict(False, "", f"{what} is still None: fill in the TODO above.")
+        return None
+    if isinstance(value, (tuple, list)) and len(value) == 1:
+        value = value[0]
+    if hasattr(value, "numel"):
+        if value.numel() != 1:
+            verdict(False, "", f"{what} should be one number, got a tensor of shape {tuple(value.shape)}.")
+            return None
+        value = value.detach().cpu().item()
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(float(value)):
+        verdict(False, "", f"{what} should be a finite number, not {value!r}.")
+        return None
+    return float(value)
+
+
+class count_gradients:
+    """Count how often autograd computes a gradient for each of ``tensors`` (leaf tensors that
+    require grad), by a tensor hook on each; ``backward()`` and ``torch.autograd.grad`` both count.
+
+        with count_gradients([w]) as counter:
+            student_function(w)
+        counter.calls   # gradient computations that reached w
+    """
+
+    def __init__(self, tensors):
+        self.tensors, self.calls, self._handles = list(tensors), 0, []
+
+    def _hook(self, grad):
+        self.calls += 1
+
+    def __enter__(self):
+        self._handles = [t.register_hook(self._hook) for t in self.tensors]
+        return self
+
+    def __exit__(self, *exc):
+        for handle in self._handles:
+            handle.remove()
+        return False
 
 
 def check_close(value, expected, rtol: float = 1e-4, what: str = "the value", atol: float = 1e-8) -> bool:

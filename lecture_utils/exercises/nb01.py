@@ -1,14 +1,16 @@
-"""Self-checks for notebook 01, the MAML algorithm (알고리즘 오버뷰).
+"""Self-checks for notebook 01, the MAML algorithm (notes: 「알고리즘 오버뷰」).
 
 Exercises 1 and 2 use a model with one weight, f(x; w) = w * x, so every number can be worked
 out by hand: support set x = [1, 2], y = [2, 4]; query set x = [3], y = [6]; w = 0; alpha = 0.1.
 
-- inner step: dL_spt/dw = mean(2 x (w x - y)) = -10, so phi = 0 - 0.1 * (-10) = 1.0
-- meta-gradient: dL_qry/dphi = 2 * 3 * (3 * 1 - 6) = -18 and dphi/dw = 1 - alpha * mean(2 x^2) = 0.5,
-  so dL_qry/dw = -9 (and -18 if the inner gradient's graph is dropped: first-order MAML).
+- inner step: dL_spt/dw = mean(2 x (w x - y)) = -10, so phi = 0 - 0.1 * (-10) = 1.0, and
+  dphi/dw = 1 - alpha * mean(2 x^2) = 0.5 when the graph of the inner gradient is kept.
+- meta-gradient: dL_qry/dphi = 2 * 3 * (3 * 1 - 6) = -18, so dL_qry/dw = -18 * 0.5 = -9
+  (and -18 if the inner gradient's graph is dropped: first-order MAML).
 
-The ``solution_*`` functions hold the worked solutions folded in the notebook; the notebook runs
-them through the same checks, so its stored output shows that the solutions pass.
+The checks verify the computation, not only the number: exercise 1's phi must carry a graph back
+to w with dphi/dw = 1 - alpha * mean(2 x^2); exercise 2's function is called on random one-weight
+problems the student never saw.
 """
 from __future__ import annotations
 
@@ -16,57 +18,94 @@ import math
 
 import torch
 
-from lecture_utils.exercises import check_close, verdict
-
-PHI = 1.0
-META_GRADIENT = -9.0
-FIRST_ORDER_GRADIENT = -18.0
+from lecture_utils.exercises import as_number, call_student, check_close, verdict
 
 
-def _as_float(value, what: str) -> float | None:
-    """A Python float from a number or a one-element tensor; prints a hint and returns None otherwise."""
-    if value is None:
-        verdict(False, "", f"{what} is still None: fill in the TODO above.")
-        return None
-    if isinstance(value, (tuple, list)) and len(value) == 1:
-        value = value[0]  # torch.autograd.grad returns a tuple
-    if hasattr(value, "numel") and value.numel() != 1:
-        verdict(False, "", f"{what} should be one number (a tensor with one element), got shape {tuple(value.shape)}.")
-        return None
-    try:
-        number = float(value.detach() if hasattr(value, "detach") else value)
-    except (TypeError, ValueError):
-        verdict(False, "", f"{what} should be a number or a one-element tensor, not {type(value).__name__}.")
-        return None
-    if not math.isfinite(number):
-        verdict(False, "", f"{what} is {number}: check the signs and the learning rate.")
-        return None
-    return number
+def _closed_form(w, x_spt, y_spt, x_qry, y_qry, alpha):
+    """phi, dphi/dw, the exact and the first-order meta-gradient of the one-weight model."""
+    grad_spt = (2 * x_spt * (w * x_spt - y_spt)).mean()
+    phi = w - alpha * grad_spt
+    dphi_dw = 1 - alpha * (2 * x_spt ** 2).mean()
+    first_order = (2 * x_qry * (phi * x_qry - y_qry)).mean()
+    return phi, dphi_dw, first_order * dphi_dw, first_order
 
 
-def check_inner_step(phi) -> None:
-    """Exercise 1: phi = w - alpha * dL_spt/dw for the one-weight model."""
-    value = _as_float(phi, "phi")
+def check_inner_step(phi, w, x_spt, y_spt, alpha) -> None:
+    """Exercise 1: phi = w - alpha * dL_spt/dw, computed with autograd from ``w`` with the graph kept."""
+    value = as_number(phi, "phi1")
     if value is None:
         return
-    if math.isclose(value, -PHI, rel_tol=1e-5):
+    if not isinstance(w, torch.Tensor) or not w.requires_grad:
+        verdict(False, "", "pass the weight w of the exercise: a tensor with requires_grad=True.")
+        return
+    w0 = float(w.detach())
+    want, want_slope, _, _ = (float(v) for v in _closed_form(w0, x_spt, y_spt, 0.0, 0.0, alpha))
+    if math.isclose(value, 2 * w0 - want, rel_tol=1e-5, abs_tol=1e-6):
         verdict(False, "", "the sign is flipped: the inner step goes against the gradient, phi = w - alpha * grad.")
-    elif math.isclose(value, 10.0, rel_tol=1e-5) or math.isclose(value, -10.0, rel_tol=1e-5):
-        verdict(False, "", "that is the support gradient itself; phi = w - alpha * grad.")
-    else:
-        check_close(value, PHI, rtol=1e-5, what="phi after one inner step")
-
-
-def check_meta_gradient(meta_grad) -> None:
-    """Exercise 2: d L_qry(phi(w)) / dw, through the inner step."""
-    value = _as_float(meta_grad, "the meta-gradient")
-    if value is None:
         return
-    if math.isclose(value, FIRST_ORDER_GRADIENT, rel_tol=1e-5):
-        verdict(False, "", "-18 is dL_qry/dphi, the first-order gradient: the inner gradient's graph was "
-                           "dropped. Compute it with create_graph=True so that dphi/dw = 1 - alpha * 5 = 0.5 counts.")
-    else:
-        check_close(value, META_GRADIENT, rtol=1e-5, what="the meta-gradient dL_qry/dw")
+    if not math.isclose(value, want, rel_tol=1e-5, abs_tol=1e-6):
+        check_close(value, want, rtol=1e-5, what="phi1 after one inner step")
+        return
+    if not isinstance(phi, torch.Tensor) or phi.grad_fn is None:
+        verdict(False, "", "phi1 has the right value but no graph (no grad_fn): compute it from w with "
+                           "torch.autograd.grad(..., create_graph=True), so that exercise 2 can differentiate it.")
+        return
+    try:
+        (slope,) = torch.autograd.grad(phi, w, retain_graph=True, allow_unused=True)
+    except RuntimeError as err:
+        verdict(False, "", f"phi1 cannot be differentiated with respect to w ({err}).")
+        return
+    if slope is None or not math.isclose(float(slope), want_slope, rel_tol=1e-5, abs_tol=1e-6):
+        got = 0.0 if slope is None else float(slope)
+        verdict(False, "", f"phi1 = {value:g}, but dphi1/dw = {got:g} instead of 1 - alpha * mean(2 x^2) = "
+                           f"{want_slope:g}: phi1 must come from the inner gradient, taken with create_graph=True.")
+        return
+    verdict(True, f"phi1 = {want:g}, with a graph back to w (dphi1/dw = {want_slope:g}).", "")
+
+
+def _random_problems():
+    """One-weight problems the student never saw (float64), the exercise's own one first."""
+    g = torch.Generator().manual_seed(101)
+    problems = [(0.0, [1.0, 2.0], [2.0, 4.0], [3.0], [6.0], 0.1)]
+    for _ in range(3):
+        problems.append((torch.randn(1, generator=g).item(), torch.randn(4, generator=g).tolist(),
+                         torch.randn(4, generator=g).tolist(), torch.randn(2, generator=g).tolist(),
+                         torch.randn(2, generator=g).tolist(), 0.05 + 0.2 * torch.rand(1, generator=g).item()))
+    return problems
+
+
+def check_meta_gradient(meta_gradient) -> None:
+    """Exercise 2: ``meta_gradient(w, x_spt, y_spt, x_qry, y_qry, alpha)`` -> dL_qry(phi(w))/dw,
+    checked on the exercise's problem and on random ones."""
+    if not callable(meta_gradient):
+        verdict(False, "", "meta_gradient should be a function of (w, x_spt, y_spt, x_qry, y_qry, alpha).")
+        return
+    for i, (w0, *data, alpha) in enumerate(_random_problems()):
+        w = torch.tensor(w0, dtype=torch.float64, requires_grad=True)
+        x_spt, y_spt, x_qry, y_qry = (torch.tensor(d, dtype=torch.float64) for d in data)
+        ran, got = call_student(meta_gradient, w, x_spt, y_spt, x_qry, y_qry, alpha, name="meta_gradient")
+        if not ran:
+            return
+        if got is None:
+            verdict(False, "", "meta_gradient returned None: return the gradient (fill in the TODO).")
+            return
+        value = as_number(got, "the value meta_gradient returned")
+        if value is None:
+            return
+        _, _, exact, first = (float(v) for v in _closed_form(w0, x_spt, y_spt, x_qry, y_qry, alpha))
+        if math.isclose(value, exact, rel_tol=1e-5, abs_tol=1e-7):
+            continue
+        if math.isclose(value, first, rel_tol=1e-5, abs_tol=1e-7):
+            verdict(False, "", "that is dL_qry/dphi, the first-order gradient: the inner gradient's graph was "
+                               "dropped. Take it with create_graph=True so that dphi/dw = 1 - alpha * mean(2 x^2) counts.")
+        elif i == 0:
+            check_close(value, exact, rtol=1e-5, what="the meta-gradient dL_qry/dw")
+        else:
+            verdict(False, "", f"right on the exercise's numbers, but off on a new problem (got {value:.4g}, "
+                               f"expected {exact:.4g}): compute with the arguments, do not type the answer.")
+        return
+    verdict(True, "the meta-gradient includes dphi/dw = 1 - alpha * mean(2 x^2): -9 on the exercise's "
+                  "numbers, and right on 3 random problems.", "")
 
 
 def check_same_parameters(model_a, model_b) -> None:
@@ -88,33 +127,3 @@ def check_same_parameters(model_a, model_b) -> None:
             "is Pseudo Code 1.",
             f"the parameters differ by up to {gap:.2g}. Which optimiser performs theta = theta - beta * grad "
             "exactly? Pass it as optimizer=..., with the same alpha, beta and tasks.")
-
-
-# --- the worked solutions (the notebook folds the same lines) -------------------------------------
-
-def solution_inner_step():
-    w = torch.tensor(0.0, requires_grad=True)
-    x_spt1, y_spt1 = torch.tensor([1.0, 2.0]), torch.tensor([2.0, 4.0])
-    alpha = 0.1
-    spt_loss = ((w * x_spt1 - y_spt1) ** 2).mean()
-    (grad_w,) = torch.autograd.grad(spt_loss, w, create_graph=True)
-    phi1 = w - alpha * grad_w
-    return phi1
-
-
-def solution_meta_gradient():
-    w = torch.tensor(0.0, requires_grad=True)
-    x_spt1, y_spt1 = torch.tensor([1.0, 2.0]), torch.tensor([2.0, 4.0])
-    x_qry1, y_qry1 = torch.tensor([3.0]), torch.tensor([6.0])
-    alpha = 0.1
-    spt_loss = ((w * x_spt1 - y_spt1) ** 2).mean()
-    (grad_w,) = torch.autograd.grad(spt_loss, w, create_graph=True)  # keep the graph of the gradient
-    phi1 = w - alpha * grad_w
-    qry_loss = ((phi1 * x_qry1 - y_qry1) ** 2).mean()
-    (meta_grad1,) = torch.autograd.grad(qry_loss, w)
-    return meta_grad1
-
-
-def solution_same_parameters(pseudo_code_2, model_b, tasks, alpha, beta):
-    pseudo_code_2(model_b, tasks, alpha=alpha, beta=beta, optimizer=torch.optim.SGD)
-    return model_b

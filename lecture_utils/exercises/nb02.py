@@ -1,14 +1,15 @@
-"""Self-checks for notebook 02, Appendix A: create_graph=True (PyTorch).
+"""Self-checks for notebook 02 (notes: 「Appendix A: create_graph=True (PyTorch)」).
 
-1. ``check_second_derivative``: d^2/dx^2 of x^4 at x = 2 is 12 * 2^2 = 48 (the first derivative is 32).
+1. ``check_second_derivative``: a function ``second_derivative(f, x)`` built from two calls of
+   ``torch.autograd.grad``; called here on functions and points the student never saw (for x^4 at
+   x = 2 it gives 12 * 2^2 = 48; the first derivative is 32).
 2. ``check_backward_twice``: two ``backward()`` calls through one graph (``retain_graph=True``)
-   leave ``x.grad`` = 12 + 12 = 24 for y = x^3 at x = 2.
+   leave ``x.grad`` = 12 + 12 = 24 for y = x^3 at x = 2. A hook on the graph node of y
+   (``watch_backward``) counts the passes, so one pass with a doubled gradient or a second graph
+   does not count.
 3. ``check_meta_gradient_function``: a student's MAML meta-gradient (one inner step) against the
    exact one, computed here with ``torch.func`` (which always keeps the graph of the inner gradient),
    and against the first-order one, to name the silent bug when it is still there.
-
-The ``solution_*`` functions hold the worked solutions folded in the notebook; the notebook runs
-them through the same checks, so its stored output shows that the solutions pass.
 """
 from __future__ import annotations
 
@@ -18,45 +19,105 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, grad
 
-from lecture_utils.exercises import call_student, check_close, verdict
-from lecture_utils.models import SineMLP, forward_with
+from lecture_utils.exercises import as_number, call_student, check_close, verdict
+from lecture_utils.models import SineMLP
+
+# (function, its second derivative, the point): the exercise's x^4 at 2 first, then new ones.
+_SECOND_DERIVATIVES = [
+    (lambda x: x ** 4, lambda x: 12 * x ** 2, 2.0),
+    (lambda x: x ** 3 - 2 * x, lambda x: 6 * x, -1.3),
+    (lambda x: torch.sin(x) * x, lambda x: 2 * torch.cos(x) - x * torch.sin(x), 0.7),
+    (lambda x: torch.exp(0.5 * x), lambda x: 0.25 * torch.exp(0.5 * x), 1.1),
+]
 
 
-def check_second_derivative(second) -> None:
-    """Exercise 1: d^2/dx^2 x^4 at x = 2."""
-    if second is None:
-        verdict(False, "", "second is still None: fill in the TODO above.")
+def check_second_derivative(second_derivative) -> None:
+    """Exercise 1: ``second_derivative(f, x)`` -> d^2 f / dx^2 at ``x`` (a scalar tensor that requires grad)."""
+    if not callable(second_derivative):
+        verdict(False, "", "second_derivative should be a function of (f, x): fill in the TODO.")
         return
-    if isinstance(second, (tuple, list)) and len(second) == 1:
-        second = second[0]
-    try:
-        value = float(second.detach() if hasattr(second, "detach") else second)
-    except (TypeError, ValueError):
-        verdict(False, "", f"second should be a number or a one-element tensor, not {type(second).__name__}.")
+    for i, (f, f2, x0) in enumerate(_SECOND_DERIVATIVES):
+        x = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
+        try:
+            got = second_derivative(f, x)
+        except RuntimeError as err:
+            if "does not require grad" in str(err) or "does not have a grad_fn" in str(err):
+                verdict(False, "", "the first derivative has no graph, so it cannot be differentiated again: "
+                                   "the first torch.autograd.grad needs create_graph=True.")
+            else:
+                verdict(False, "", f"second_derivative raised RuntimeError: {str(err).splitlines()[0]}")
+            return
+        except Exception as err:  # a student's code may fail in any way
+            verdict(False, "", f"second_derivative raised {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+            return
+        if got is None:
+            verdict(False, "", "second_derivative returned None: return the second derivative.")
+            return
+        value = as_number(got, "the value second_derivative returned")
+        if value is None:
+            return
+        want = float(f2(x.detach()))
+        if math.isclose(value, want, rel_tol=1e-6, abs_tol=1e-9):
+            continue
+        if i == 0 and math.isclose(value, 32.0):
+            verdict(False, "", "32 = 4 x^3 is the first derivative; differentiate it once more "
+                               "(the first grad needs create_graph=True).")
+        elif i == 0:
+            check_close(value, want, rtol=1e-6, what="the second derivative of x ** 4 at x = 2")
+        else:
+            verdict(False, "", f"right for x ** 4 at 2, but off for another function (got {value:.4g}, expected "
+                               f"{want:.4g}): differentiate f at x, do not type the answer.")
         return
-    if math.isclose(value, 32.0):
-        verdict(False, "", "32 = 4 x^3 is the first derivative; differentiate it once more "
-                           "(the first grad needs create_graph=True).")
+    verdict(True, "x ** 4 at x = 2 gives 48 = 12 x^2, and the function is right on 3 other functions.", "")
+
+
+class watch_backward:
+    """Count the backward passes through the graph node of ``y`` (a hook on ``y.grad_fn``).
+
+        x = torch.tensor(2.0, requires_grad=True)
+        y = x ** 3
+        passes = watch_backward(y)
+    """
+
+    def __init__(self, y):
+        if not isinstance(y, torch.Tensor) or y.grad_fn is None:
+            raise TypeError("watch_backward(y) needs a tensor y computed from a tensor that requires grad, "
+                            "e.g. y = x ** 3 with x = torch.tensor(2.0, requires_grad=True).")
+        self.node, self.count = y.grad_fn, 0
+        self.node.register_hook(self._hook)
+
+    def _hook(self, grad_inputs, grad_outputs):
+        self.count += 1
+
+    def __repr__(self) -> str:
+        return f"watch_backward({self.count} backward passes so far)"
+
+
+def check_backward_twice(x, y, passes) -> None:
+    """Exercise 2: two backward passes through the one graph of y = x^3 at x = 2 leave x.grad = 12 + 12."""
+    if not isinstance(passes, watch_backward):
+        verdict(False, "", "pass the counter made by passes = watch_backward(y), right after y = x ** 3.")
+        return
+    if not isinstance(y, torch.Tensor) or y.grad_fn is not passes.node:
+        verdict(False, "", "y is not the tensor the counter watches: y was computed again, which builds a second "
+                           "graph. Keep the one y and call y.backward(...) on it twice.")
+        return
+    grad_x = None if x.grad is None else float(x.grad)
+    if passes.count == 0:
+        hint = ("x.grad was set by hand: no backward pass went through y's graph." if grad_x is not None else
+                "no backward pass went through y's graph yet: call y.backward(...) twice.")
+        verdict(False, "", hint)
+    elif passes.count == 1:
+        verdict(False, "", f"one backward pass went through y's graph (x.grad = {grad_x:g}); a doubled gradient or "
+                           "a second graph is not a second pass. Call y.backward(...) twice on this y: the first "
+                           "call must keep the graph for the second (which argument?).")
+    elif passes.count > 2:
+        verdict(False, "", f"{passes.count} backward passes went through y's graph: the exercise asks for two "
+                           "(start again from a fresh x and y).")
     else:
-        check_close(value, 48.0, rtol=1e-6, what="the second derivative 12 x^2 at x = 2")
-
-
-def check_backward_twice(x) -> None:
-    """Exercise 2: two backward passes through the graph of y = x^3 at x = 2 leave x.grad = 12 + 12."""
-    if x is None or not hasattr(x, "grad"):
-        verdict(False, "", "pass the tensor x of the exercise.")
-        return
-    if x.grad is None:
-        verdict(False, "", "x.grad is None: no backward pass has reached x yet; call y.backward(...) twice.")
-        return
-    value = float(x.grad.detach())
-    if math.isclose(value, 12.0):
-        verdict(False, "", "x.grad is 12: only one backward pass reached x. The first call must keep the graph "
-                           "for the second (which argument?).")
-    else:
-        verdict(math.isclose(value, 24.0),
+        verdict(grad_x is not None and math.isclose(grad_x, 24.0),
                 "two backward passes through one graph, and .grad accumulated 12 + 12 = 24.",
-                f"x.grad is {value:g}, expected 24 = 12 + 12 (start from a fresh x and y).")
+                f"two passes, but x.grad is {grad_x}, expected 24 = 12 + 12: start again from a fresh x and y.")
 
 
 def _maml_problem():
@@ -108,29 +169,3 @@ def check_meta_gradient_function(meta_gradient) -> None:
         verdict(False, "", "the meta-gradient matches neither the exact nor the first-order one: "
                            "phi = theta - alpha * grad(support loss), then differentiate the query loss at phi "
                            "with respect to theta.")
-
-
-# --- the worked solutions (the notebook folds the same lines) -------------------------------------
-
-def solution_second_derivative():
-    x = torch.tensor(2.0, requires_grad=True)
-    (first,) = torch.autograd.grad(x ** 4, x, create_graph=True)   # 4 x^3, with a graph
-    (second,) = torch.autograd.grad(first, x)                      # 12 x^2
-    return second
-
-
-def solution_backward_twice():
-    x = torch.tensor(2.0, requires_grad=True)
-    y = x ** 3
-    y.backward(retain_graph=True)   # keep the saved tensors for a second pass
-    y.backward()
-    return x
-
-
-def solution_meta_gradient(model, x_spt, y_spt, x_qry, y_qry, alpha):
-    theta = list(model.parameters())
-    spt_loss = F.mse_loss(model(x_spt), y_spt)
-    grads = torch.autograd.grad(spt_loss, theta, create_graph=True)   # the fix
-    phi = {n: p - alpha * g for (n, p), g in zip(model.named_parameters(), grads)}
-    qry_loss = F.mse_loss(forward_with(model, phi, x_qry), y_qry)
-    return torch.autograd.grad(qry_loss, theta)

@@ -1,13 +1,14 @@
-"""Self-checks for notebook 04 (Appendix B: black-box meta-learning vs MAML under distribution shift).
+"""Self-checks for notebook 04 (notes: 「Appendix B: Black-box Meta Learning vs. MAML」).
 
 - ``check_distorted_episode``: a shifted task distorts its support *and* query images, not its labels.
 - ``check_headroom``: the share of the in-distribution margin over chance kept at the largest shift.
 - ``check_more_steps``: MAML's accuracy after more inner steps at test time, via ``evaluate(steps=...)``.
 - ``check_phase_flip``: a phase shifted by pi is a negative amplitude (why phase > pi is out of range).
 
-Each public ``check_*`` prints one line, "Correct: ..." or "Not yet: <hint>", and returns None. The
-``solution_*`` functions hold the worked solutions folded in the notebook; the notebook runs them
-through the same checks, so its stored output shows that the solutions pass.
+Each public ``check_*`` prints one line, "Correct: ..." or "Not yet: <hint>", and returns None.
+Every expected value is computed from the objects the notebook passes in (its episode, its
+accuracies, its model), never from numbers stored here, so the checks hold when the data or the
+checkpoints change.
 """
 from __future__ import annotations
 
@@ -16,11 +17,10 @@ import math
 import torch
 
 from lecture_utils.distortions import distort
-from lecture_utils.exercises import check_close, verdict
+from lecture_utils.exercises import as_number, verdict
 from lecture_utils.sinusoid import sinusoid
 
-__all__ = ["check_distorted_episode", "check_headroom", "check_more_steps", "check_phase_flip",
-           "solution_distorted_episode", "solution_headroom", "solution_more_steps", "solution_phase_flip"]
+__all__ = ["check_distorted_episode", "check_headroom", "check_more_steps", "check_phase_flip"]
 
 
 def _is_episode(batch) -> bool:
@@ -68,7 +68,9 @@ def check_headroom(maml_kept, blackbox_kept, accuracies: dict, n_way: int = 5) -
     """Exercise 2: (acc at the largest shift - 1/N) / (acc in distribution - 1/N), per learner.
 
     ``accuracies`` maps a learner's name ("MAML", "black box") to its mean accuracies over the
-    shift levels, the in-distribution level first and the largest shift last.
+    shift levels, the in-distribution level first and the largest shift last. Accepts what the
+    notebook prints: shares worked out from the table's accuracies (three decimals) and the
+    table's "kept" column (two decimals).
     """
     if maml_kept is None or blackbox_kept is None:
         verdict(False, "", "set both maml_kept and blackbox_kept (replace the None).")
@@ -77,39 +79,44 @@ def check_headroom(maml_kept, blackbox_kept, accuracies: dict, n_way: int = 5) -
         if name not in accuracies:
             verdict(False, "", f"accuracies has no entry {name!r}: pass the dict the notebook built.")
             return
+    got = []
+    for value, what in ((maml_kept, "maml_kept"), (blackbox_kept, "blackbox_kept")):
+        number = as_number(value, what)
+        if number is None:
+            return
+        got.append(number)
     chance = 1.0 / n_way
-    want = [headroom_kept(accuracies[name][-1], accuracies[name][0], chance) for name in ("MAML", "black box")]
-    got = [maml_kept, blackbox_kept]
-    if all(isinstance(g, (int, float)) and math.isclose(g, w, rel_tol=1e-3, abs_tol=1e-4)
-           for g, w in zip(got, want)):
+    names = ("MAML", "black box")
+    want = [headroom_kept(accuracies[n][-1], accuracies[n][0], chance) for n in names]
+    # rounding the kept share to 2 decimals, or each accuracy to 3 decimals before dividing
+    tolerance = [0.005 + 0.0005 * (1 + abs(w)) / abs(accuracies[n][0] - chance) + 1e-9 for w, n in zip(want, names)]
+    if all(abs(g - w) <= t for g, w, t in zip(got, want, tolerance)):
         verdict(True, f"MAML keeps {want[0]:.0%} and the black box {want[1]:.0%} of its margin over chance.", "")
         return
-    if all(isinstance(g, (int, float)) for g in got) and all(
-            math.isclose(g, accuracies[n][-1] / accuracies[n][0], rel_tol=1e-3)
-            for g, n in zip(got, ("MAML", "black box"))):
+    raw = [accuracies[n][-1] / accuracies[n][0] for n in names]
+    if all(abs(g - r) <= t for g, r, t in zip(got, raw, tolerance)):
         verdict(False, "", f"that is the ratio of raw accuracies; subtract chance (1/{n_way}) from both "
                            "accuracies first, since a 5-way guess is already right 20% of the time.")
         return
-    check_close(got, want, rtol=1e-3, what="(maml_kept, blackbox_kept)")
+    which = [n for g, w, t, n in zip(got, want, tolerance, names) if abs(g - w) > t]
+    verdict(False, "", f"the share for {' and '.join(which)} is off: (accuracy at the largest shift - 1/{n_way}) / "
+                       f"(accuracy with no shift - 1/{n_way}), with that learner's first and last entries.")
 
 
 def check_more_steps(accuracy, model, algorithm, batches, steps: int = 5) -> None:
-    """Exercise 3: MAML's mean query accuracy on ``batches`` after ``steps`` inner steps."""
+    """Exercise 3: MAML's mean query accuracy on ``batches`` after ``steps`` inner steps
+    (to the three decimals the notebook prints)."""
     from lecture_utils.training import evaluate  # the same function the notebook uses
-    if accuracy is None:
-        verdict(False, "", "accuracy is still None: call evaluate(..., steps=...) and take the mean.")
-        return
-    if hasattr(accuracy, "numel") and accuracy.numel() != 1:
-        verdict(False, "", "accuracy should be one number: the mean of the per-task accuracies.")
+    got = as_number(accuracy, "accuracy_5_steps")
+    if got is None:
         return
     _, accs = evaluate(model, algorithm, batches, steps=steps)
     want = accs.mean().item()
-    got = float(accuracy)
-    if math.isclose(got, want, abs_tol=1e-4):
+    if abs(got - want) <= 0.0005 + 1e-9:
         verdict(True, f"after {steps} inner steps MAML gets {want:.3f} on these shifted tasks.", "")
         return
     _, one = evaluate(model, algorithm, batches)
-    if math.isclose(got, one.mean().item(), abs_tol=1e-4):
+    if abs(got - one.mean().item()) <= 0.0005 + 1e-9:
         verdict(False, "", f"that is the accuracy after the training number of steps; pass steps={steps}.")
     else:
         verdict(False, "", f"got {got:.4f}; evaluate the shifted batches with steps={steps} "
@@ -137,31 +144,3 @@ def check_phase_flip(y_phase_shifted, y_negative_amplitude, x, amplitude: float,
     else:
         verdict(True, "a phase shift of pi is a sign flip of the amplitude: a phase in (pi, 2 pi] means a "
                       "negative amplitude, which meta-training (amplitude 0.1 to 5) never showed.", "")
-
-
-# --- The worked solutions folded in the notebook; the notebook runs them through the checks. ----
-
-def solution_distorted_episode(episode, shear: float, scale: float):
-    """Exercise 1: distort support and query images alike, keep the labels."""
-    from lecture_utils.tasks import TaskBatch
-    return TaskBatch(distort(episode.x_spt, shear=shear, scale=scale), episode.y_spt,
-                     distort(episode.x_qry, shear=shear, scale=scale), episode.y_qry)
-
-
-def solution_headroom(accuracies: dict, n_way: int = 5) -> tuple[float, float]:
-    """Exercise 2: the share of the margin over chance kept at the largest shift, per learner."""
-    chance = 1.0 / n_way
-    return tuple(headroom_kept(accuracies[name][-1], accuracies[name][0], chance)
-                 for name in ("MAML", "black box"))
-
-
-def solution_more_steps(model, algorithm, batches, steps: int = 5) -> float:
-    """Exercise 3: mean query accuracy after ``steps`` inner steps."""
-    from lecture_utils.training import evaluate
-    _, accs = evaluate(model, algorithm, batches, steps=steps)
-    return accs.mean().item()
-
-
-def solution_phase_flip(x, amplitude: float, phase: float):
-    """Exercise 4: the phase-shifted curve and the negative-amplitude curve."""
-    return sinusoid(x, amplitude, phase + math.pi), sinusoid(x, -amplitude, phase)

@@ -1,18 +1,25 @@
-"""Self-checks for notebook 05 (Appendix C: Reptile).
+"""Self-checks for notebook 05 (notes: 「Appendix C: Reptile」).
+
+1. ``check_reptile_update``: a function ``reptile_update(theta, phis, epsilon)``, called on random
+   parameters the student never saw.
+2. ``check_one_step_coefficient``: a function that measures c in mean(ϕ_i − θ) = c · (joint gradient)
+   for one inner step; called on a fresh network, task batch and step size, with a hook on each
+   parameter counting that a gradient was computed (returning −α without measuring is not enough).
+3. ``check_k_step_coefficients``: the two integer coefficients of the Taylor expansion for k = 3.
+4. ``check_examples_seen``: a function of the episode sizes, called on sizes the student never saw.
 
 Each ``check_*`` prints one line, "Correct: ..." or "Not yet: ...", and returns None.
-Each ``worked_solution_*`` runs the folded solution of the notebook through its check, so the
-stored notebook shows that the solution is accepted.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
-from lecture_utils.exercises import call_student, check_close, check_equal, verdict
+from lecture_utils.exercises import as_number, call_student, count_gradients, verdict
 
 __all__ = ["check_reptile_update", "check_one_step_coefficient", "check_k_step_coefficients",
-           "check_examples_seen", "worked_solution_1", "worked_solution_2", "worked_solution_3",
-           "worked_solution_4"]
+           "check_examples_seen"]
 
 
 # --- Exercise 1: the Reptile update by hand ------------------------------------------------------
@@ -51,36 +58,45 @@ def check_reptile_update(reptile_update) -> None:
             "average ϕ_i − θ over the tasks, scale by epsilon, add to θ (one line per name).")
 
 
-def worked_solution_1() -> None:
-    def reptile_update(theta, phis, epsilon):
-        return {n: theta[n] + epsilon * torch.stack([phi[n] - theta[n] for phi in phis]).mean(0)
-                for n in theta}
-    check_reptile_update(reptile_update)
-
-
 # --- Exercise 2: one inner step is joint training ------------------------------------------------
 
-def check_one_step_coefficient(c, inner_lr: float = 0.01) -> None:
-    """With one inner step, mean(ϕ_i − θ) = c · (mean support gradient): c = −inner_lr."""
-    if c is None:
-        verdict(False, "", "set c (replace the None).")
+def check_one_step_coefficient(one_step_coefficient) -> None:
+    """``one_step_coefficient(model, batch, inner_lr)`` measures c with mean_i(ϕ_i − θ) = c · ∇θ(mean
+    support loss) for one inner step. Called on a fresh network, batch and step size; for one step
+    c = −inner_lr exactly, so the check also requires that a gradient of the model was computed."""
+    from lecture_utils.models import SineMLP
+    from lecture_utils.sinusoid import SinusoidTasks
+    if not callable(one_step_coefficient):
+        verdict(False, "", "one_step_coefficient should be a function of (model, batch, inner_lr).")
         return
-    if isinstance(c, torch.Tensor):
-        c = c.item() if c.numel() == 1 else c
-    check_close(c, -inner_lr, rtol=1e-3, what="the coefficient c")
-
-
-def worked_solution_2(model, batch, inner_lr: float = 0.01) -> None:
-    from lecture_utils.maml import MAML
-    from lecture_utils.reptile import Reptile
-    direction = Reptile("regression", inner_lr=inner_lr, inner_steps=1).direction(model, batch)
-    support_only = batch._replace(x_qry=batch.x_spt, y_qry=batch.y_spt)  # loss on the support set
-    loss, _ = MAML("regression", inner_steps=0).objective(model, support_only)
-    grads = torch.autograd.grad(loss, list(model.parameters()))
-    d = torch.cat([v.flatten() for v in direction.values()])
-    g = torch.cat([v.flatten() for v in grads])
-    c = (d @ g / (g @ g)).item()
-    check_one_step_coefficient(c, inner_lr)
+    with torch.random.fork_rng(devices=[]):  # leave the notebook's random state alone
+        torch.manual_seed(17)
+        model = SineMLP(20)
+    batch = SinusoidTasks().sample(6, 5, 5, torch.Generator().manual_seed(17))
+    inner_lr = 0.023
+    with count_gradients(model.parameters()) as counter:
+        ran, c = call_student(one_step_coefficient, model, batch, inner_lr, name="one_step_coefficient")
+    if not ran:
+        return
+    if c is None:
+        verdict(False, "", "one_step_coefficient returned None: return the number c.")
+        return
+    value = as_number(c, "the value one_step_coefficient returned")
+    if value is None:
+        return
+    if math.isclose(value, -0.01, rel_tol=1e-3):
+        verdict(False, "", "that is the notebook's −α = −0.01, but the check called your function with "
+                           f"inner_lr = {inner_lr}: measure c from the arguments.")
+    elif not math.isclose(value, -inner_lr, rel_tol=1e-3):
+        hint = "The sign is flipped: ϕ_i − θ points against the gradient. " if math.isclose(value, inner_lr, rel_tol=1e-3) else ""
+        verdict(False, "", f"{hint}With inner_lr = {inner_lr} your function gave c = {value:.4g}; project the "
+                           "Reptile direction on the joint gradient: c = (d · g) / (g · g).")
+    elif counter.calls == 0:
+        verdict(False, "", "the number is right, but no gradient of the model was computed: measure it, with "
+                           "Reptile(...).direction and torch.autograd.grad of the mean support loss.")
+    else:
+        verdict(True, f"c = −inner_lr (here {inner_lr}): one SGD step moves ϕ_i by −α∇L_spt(θ), so "
+                      "Reptile with k = 1 follows the joint-training gradient.", "")
 
 
 # --- Exercise 3: k inner steps in the Taylor expansion -------------------------------------------
@@ -99,31 +115,35 @@ def check_k_step_coefficients(avg_coef, inner_coef) -> None:
             "among 3 steps (step j sees the change made by every earlier step i).")
 
 
-def worked_solution_3() -> None:
-    k = 3
-    avg_coef = k                      # one gradient per step
-    inner_coef = k * (k - 1) // 2     # one H_j g_i term per earlier step i < j
-    check_k_step_coefficients(avg_coef, inner_coef)
-
-
 # --- Exercise 4: how much data each update sees --------------------------------------------------
 
-def check_examples_seen(reptile: int | None, maml: int | None) -> None:
-    """Images of one chars5 task (5-way 1-shot, 3 queries per class) that enter the meta-update."""
-    if reptile is None or maml is None:
-        verdict(False, "", "set both counts (replace the None).")
+def check_examples_seen(images_per_update) -> None:
+    """``images_per_update(n_way, k_shot, k_query) -> (reptile, maml)``: images of one task that enter
+    Reptile's and MAML's meta-update; called on the character models' sizes and on new ones."""
+    if not callable(images_per_update):
+        verdict(False, "", "images_per_update should be a function of (n_way, k_shot, k_query).")
         return
-    if reptile != 5:
-        check_equal(reptile, 5, what="the Reptile count")
-        print("  Hint: Reptile's inner loop runs on the support set only: N·K images.")
+    for n_way, k_shot, k_query in ((5, 1, 3), (20, 5, 15), (3, 2, 4)):
+        ran, got = call_student(images_per_update, n_way, k_shot, k_query, name="images_per_update")
+        if not ran:
+            return
+        if isinstance(got, tuple) and len(got) == 2 and any(g is None for g in got):
+            verdict(False, "", "reptile or maml is still None: fill in the TODOs.")
+            return
+        if not isinstance(got, tuple) or len(got) != 2:
+            verdict(False, "", "return the two counts: return reptile, maml.")
+            return
+        reptile, maml = got
+        want = (n_way * k_shot, n_way * k_shot + n_way * k_query)
+        if (reptile, maml) == want:
+            continue
+        where = f"for {n_way}-way {k_shot}-shot with {k_query} queries per class"
+        if reptile != want[0]:
+            verdict(False, "", f"the Reptile count is off {where} (got {reptile!r}): Reptile's inner loop "
+                               "runs on the support set only, N·K images.")
+        else:
+            verdict(False, "", f"the MAML count is off {where} (got {maml!r}): the meta-gradient needs the "
+                               "support set and the query set, N·K + N·Q images.")
         return
-    verdict(maml == 20, "Reptile updates from the 5 support images; MAML also scores 15 query images.",
-            f"the MAML count is not {maml!r}: the meta-gradient needs the support set and the query set "
-            "(N·K + N·Q images).")
-
-
-def worked_solution_4() -> None:
-    n_way, k_shot, k_query = 5, 1, 3
-    reptile = n_way * k_shot
-    maml = n_way * k_shot + n_way * k_query
-    check_examples_seen(reptile, maml)
+    verdict(True, "Reptile updates from the N·K support images (5 for the character models); MAML also "
+                  "scores the N·Q query images (20 in all).", "")

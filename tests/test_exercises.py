@@ -1,0 +1,352 @@
+"""Every exercise of every notebook, run the way a student runs it (CONTRIBUTING.md, "Exercises and
+self-checks"): the folded solution passes its check, the unsolved cell and wrong answers do not.
+
+The exercises are read from the notebooks themselves: each "### Exercise N" markdown cell, the code
+cell after it (the student's), and the markdown cell after that with the solution folded in
+<details>. The solution is the whole cell, solved; it exists nowhere else. A cell runs in a namespace
+made of the notebook's exercise import cell (the first code cell of "## Exercises") and, where an
+exercise names objects of the notebook (a trained model, a table), small stand-ins built below:
+the checks compute their expected values from the objects passed in, so any stand-in will do.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))  # _template.ipynb included
+SOLUTION = re.compile(r"<details><summary>Solution</summary>\s*```python\n(.*?)```", re.S)
+
+
+def _source(cell) -> str:
+    return "".join(cell["source"])
+
+
+def read_exercises(path: Path):
+    """(import cell source, [(number, student code, solution code)]) of one notebook."""
+    cells = json.loads(path.read_text())["cells"]
+    starts = [i for i, c in enumerate(cells)
+              if c["cell_type"] == "markdown" and re.search(r"^## Exercises", _source(c), re.M)]
+    assert len(starts) == 1, f"{path.name}: one '## Exercises' section"
+    i = starts[0]
+    assert cells[i + 1]["cell_type"] == "code", f"{path.name}: the exercise import cell follows '## Exercises'"
+    imports, exercises = _source(cells[i + 1]), []
+    for j in range(i + 2, len(cells)):
+        match = re.match(r"### Exercise (\d+):", _source(cells[j]))
+        if cells[j]["cell_type"] != "markdown" or not match:
+            continue
+        student, folded = cells[j + 1], cells[j + 2]
+        where = f"{path.name}, exercise {match.group(1)}"
+        assert student["cell_type"] == "code", f"{where}: the student's code cell follows the exercise"
+        solved = SOLUTION.search(_source(folded))
+        assert folded["cell_type"] == "markdown" and solved, f"{where}: a folded ```python solution follows"
+        after = cells[j + 3] if j + 3 < len(cells) else None
+        assert after is None or after["cell_type"] == "markdown", (
+            f"{where}: no code cell after the folded solution (Run All would overwrite the student's answer)")
+        exercises.append((int(match.group(1)), _source(student), solved.group(1)))
+    numbers = [n for n, _, _ in exercises]
+    assert numbers == list(range(1, len(numbers) + 1)), f"{path.name}: exercises numbered 1, 2, 3, ..."
+    return imports, exercises
+
+
+# --- stand-ins for the notebook objects that exercises name ------------------------------------------
+
+def _episodes(n_tasks: int, n_way: int = 5, k_query: int = 3, seed: int = 0):
+    from lecture_utils.tasks import TaskBatch
+    g = torch.Generator().manual_seed(seed)
+    images = lambda n: torch.rand(n_tasks, n, 1, 28, 28, generator=g)
+    labels = lambda k: torch.arange(n_way).repeat(k).expand(n_tasks, -1).clone()
+    return TaskBatch(images(n_way), labels(1), images(n_way * k_query), labels(k_query))
+
+
+def _notebook_01(ns):
+    """The notebook's own pseudo-code cells (cheap: definitions only), with its constants."""
+    import torch.nn.functional as F
+
+    from lecture_utils.device import seed_everything
+    from lecture_utils.models import SineMLP, forward_with, parameters_of
+    from lecture_utils.sinusoid import SinusoidTasks
+    ns.update(torch=torch, F=F, SineMLP=SineMLP, forward_with=forward_with, parameters_of=parameters_of,
+              seed_everything=seed_everything, device=torch.device("cpu"), family=SinusoidTasks(),
+              ALPHA=0.01, BETA_SGD=0.003, K=10, Q=10)
+    cells = json.loads((ROOT / "notebooks" / "01_maml_algorithm.ipynb").read_text())["cells"]
+    for name in ("def sinusoid_stream", "def pseudo_code_1", "def pseudo_code_2"):
+        (cell,) = [c for c in cells if c["cell_type"] == "code" and name in _source(c)]
+        exec(_source(cell), ns)
+
+
+def _notebook_03(ns):
+    from lecture_utils.exercises.nb03 import saved_mib
+    from lecture_utils.models import Conv4
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = Conv4(5, hidden=8)
+    batch = _episodes(1)
+    steps = [1, 2]
+    accuracies = 100 * torch.rand(60, generator=torch.Generator().manual_seed(3)).clamp(0.4, 1.0)
+    ns.update(cost_model=model, cost_batch=batch, STEPS=steps, scores={"chars20_maml": accuracies},
+              saved={"second_order": [saved_mib(model, batch, s) for s in steps]})
+
+
+def _notebook_04(ns):
+    from lecture_utils.maml import MAML
+    from lecture_utils.models import Conv4
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = Conv4(5, hidden=8)
+    shears = [0.0, 0.6, 1.2]
+    g = torch.Generator().manual_seed(4)
+    learners = {"MAML": None, "black box": None}
+    acc = {(name, s, 1.0): (0.9 - 0.2 * s + 0.05 * torch.rand(40, generator=g)).clamp(0, 1)
+           for name in learners for s in shears}
+    ns.update(episode=_episodes(1), held_out=[_episodes(20, seed=1)], maml_net=model,
+              maml_batched=MAML("classification", inner_lr=0.4, inner_steps=1),
+              SHEARS=shears, learners=learners, acc=acc)
+
+
+STAND_INS = {"01_maml_algorithm": _notebook_01, "03_cost_and_approximations": _notebook_03,
+             "04_blackbox_vs_maml": _notebook_04}
+
+
+def namespace(stem: str) -> dict:
+    ns: dict = {"__name__": "__exercise__"}
+    if stem in STAND_INS:
+        STAND_INS[stem](ns)
+    exec(read_exercises(ROOT / "notebooks" / f"{stem}.ipynb")[0], ns)
+    return ns
+
+
+def run(stem: str, code: str, ns: dict | None = None) -> str:
+    """Run one cell's code; return the single verdict line it prints."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), torch.random.fork_rng(devices=[]):
+        exec(code, namespace(stem) if ns is None else ns)
+    verdicts = [line for line in out.getvalue().splitlines() if line.startswith(("Correct:", "Not yet:"))]
+    assert len(verdicts) == 1, f"a check prints exactly one verdict line, got:\n{out.getvalue()}"
+    return verdicts[0]
+
+
+# --- wrong answers: each replaces the student's cell; every one must print "Not yet" ---------------
+# At least two per exercise, one of them a number copied from the prose of the notebook.
+
+WRONG = {
+    ("00_setup", 1): [
+        "def draw_twice(seed):\n    seed_everything(seed)\n    return torch.rand(2), torch.rand(2)\ncheck_same_draw(draw_twice)",
+        "def draw_twice(seed):\n    seed_everything(123)\n    a = torch.rand(2)\n    seed_everything(123)\n"
+        "    return a, torch.rand(2)\ncheck_same_draw(draw_twice)",  # the seed of the prose
+        "check_same_draw([0.2961, 0.5166])",
+    ],
+    ("00_setup", 2): [
+        "def to_device(tensor, device):\n    return tensor\ncheck_to_device(to_device)",  # moved = x on the CPU
+        "def to_device(tensor, device):\n    return tensor.to(get_device())\ncheck_to_device(to_device)",
+        "check_to_device([0.0, 1.0, 2.0, 3.0])",  # a list: Not yet, not an AttributeError
+        "def to_device(tensor, device):\n    return tensor.tolist()\ncheck_to_device(to_device)",
+        "x = torch.arange(4.0)\ncheck_to_device(x)",
+    ],
+    ("00_setup", 3): [
+        'check_map("01", "02", "05")',  # "02", the example of the prose
+        "check_map(1, 3, 5)",
+    ],
+    ("01_maml_algorithm", 1): [
+        "w = torch.tensor(0.0, requires_grad=True)\nphi1 = 1.0\n"
+        "check_inner_step(phi1, w, torch.tensor([1.0, 2.0]), torch.tensor([2.0, 4.0]), 0.1)",
+        "w = torch.tensor(0.0, requires_grad=True)\nphi1 = w + 1\n"
+        "check_inner_step(phi1, w, torch.tensor([1.0, 2.0]), torch.tensor([2.0, 4.0]), 0.1)",
+        "w = torch.tensor(0.0, requires_grad=True)\nx_spt1, y_spt1 = torch.tensor([1.0, 2.0]), torch.tensor([2.0, 4.0])\n"
+        "(g,) = torch.autograd.grad(((w * x_spt1 - y_spt1) ** 2).mean(), w)\nphi1 = w - 0.1 * g\n"
+        "check_inner_step(phi1, w, x_spt1, y_spt1, 0.1)",  # no create_graph: dphi/dw = 1
+        "w = torch.tensor(0.0, requires_grad=True)\nphi1 = torch.tensor(-1.0)\n"
+        "check_inner_step(phi1, w, torch.tensor([1.0, 2.0]), torch.tensor([2.0, 4.0]), 0.1)",
+    ],
+    ("01_maml_algorithm", 2): [
+        "def meta_gradient(w, x_spt, y_spt, x_qry, y_qry, alpha):\n    return -9\ncheck_meta_gradient(meta_gradient)",
+        "def meta_gradient(w, x_spt, y_spt, x_qry, y_qry, alpha):\n    return torch.tensor(-18.0)\n"
+        "check_meta_gradient(meta_gradient)",  # dL/dphi, from the prose
+        "def meta_gradient(w, x_spt, y_spt, x_qry, y_qry, alpha):\n"
+        "    (g,) = torch.autograd.grad(((w * x_spt - y_spt) ** 2).mean(), w)\n    phi = w - alpha * g\n"
+        "    return torch.autograd.grad(((phi * x_qry - y_qry) ** 2).mean(), w)\ncheck_meta_gradient(meta_gradient)",
+        "check_meta_gradient(-9.0)",
+        "def meta_gradient(w, x_spt, y_spt, x_qry, y_qry, alpha):\n    return 1 / 0\ncheck_meta_gradient(meta_gradient)",
+    ],
+    ("01_maml_algorithm", 3): [
+        "tasks_20 = sinusoid_stream(20, K, seed=3)\nseed_everything(0)\nmodel_a = SineMLP()\n"
+        "pseudo_code_1(model_a, tasks_20, alpha=ALPHA, beta=BETA_SGD)\nseed_everything(0)\nmodel_b = SineMLP()\n"
+        "pseudo_code_2(model_b, tasks_20, alpha=ALPHA, beta=0.001, optimizer=torch.optim.SGD)\n"  # beta of the prose
+        "check_same_parameters(model_a, model_b)",
+        "tasks_20 = sinusoid_stream(20, K, seed=3)\nseed_everything(0)\nmodel_a = SineMLP()\n"
+        "pseudo_code_1(model_a, tasks_20, alpha=ALPHA, beta=BETA_SGD)\ncheck_same_parameters(model_a, model_a)",
+    ],
+    ("02_create_graph", 1): [
+        "def second_derivative(f, x):\n    return 48\ncheck_second_derivative(second_derivative)",
+        "def second_derivative(f, x):\n    return torch.autograd.grad(f(x), x)[0]\ncheck_second_derivative(second_derivative)",
+        "def second_derivative(f, x):\n    (first,) = torch.autograd.grad(f(x), x)\n"
+        "    return torch.autograd.grad(first, x)[0]\ncheck_second_derivative(second_derivative)",
+        "check_second_derivative(torch.tensor(48.0))",
+    ],
+    ("02_create_graph", 2): [
+        "x = torch.tensor(2.0, requires_grad=True)\ny = x ** 3\npasses = watch_backward(y)\n(2 * y).backward()\n"
+        "check_backward_twice(x, y, passes)",
+        "x = torch.tensor(2.0, requires_grad=True)\ny = x ** 3\npasses = watch_backward(y)\n(y + y).backward()\n"
+        "check_backward_twice(x, y, passes)",
+        "x = torch.tensor(2.0, requires_grad=True)\ny = x ** 3\npasses = watch_backward(y)\n"
+        "y.backward(torch.tensor(2.))\ncheck_backward_twice(x, y, passes)",
+        "x = torch.tensor(2.0, requires_grad=True)\ny = x ** 3\npasses = watch_backward(y)\ny.backward()\n"
+        "y = x ** 3\ny.backward()\ncheck_backward_twice(x, y, passes)",  # two graphs, no retain_graph
+        "x = torch.tensor(2.0, requires_grad=True)\ny = x ** 3\npasses = watch_backward(y)\ny.backward()\n"
+        "(x ** 3).backward()\ncheck_backward_twice(x, y, passes)",
+        "x = torch.tensor(2.0, requires_grad=True)\ny = x ** 3\npasses = watch_backward(y)\nx.grad = torch.tensor(24.)\n"
+        "check_backward_twice(x, y, passes)",  # 24, from the prose
+        "x = torch.tensor(2.0, requires_grad=True)\ny = x ** 3\npasses = watch_backward(y)\n"
+        "for _ in range(3):\n    y.backward(retain_graph=True)\ncheck_backward_twice(x, y, passes)",
+    ],
+    ("02_create_graph", 3): [
+        "def meta_gradient_fn(model, *args):\n    return [torch.zeros_like(p) for p in model.parameters()]\n"
+        "check_meta_gradient_function(meta_gradient_fn)",
+        "check_meta_gradient_function(lambda *args: 1 / 0)",
+        "check_meta_gradient_function(1e-7)",  # the agreement of the prose
+    ],
+    ("03_cost_and_approximations", 1): [
+        'predicted_mib = saved["second_order"][-1]\ncheck_saved_mib_prediction(predicted_mib, cost_model, cost_batch, steps=20)',
+        "check_saved_mib_prediction(8.18 * 20, cost_model, cost_batch, steps=20)",  # the slope of the prose
+        "check_saved_mib_prediction(None, cost_model, cost_batch, steps=20)",
+    ],
+    ("03_cost_and_approximations", 2): [
+        "check_first_order_adapt(lambda theta, grads, alpha: {n: theta[n] - alpha * grads[n] for n in theta})",
+        "check_first_order_adapt(lambda theta, grads, alpha: {n: (theta[n] - alpha * grads[n]).detach() for n in theta})",
+        "check_first_order_adapt(lambda theta, grads, alpha: {n: theta[n] - 0.4 * grads[n].detach() for n in theta})",
+        "check_first_order_adapt(lambda theta, grads: None)",
+    ],
+    ("03_cost_and_approximations", 3): [
+        "check_head_fraction(0.58)",  # the percentage of the prose, as a fraction
+        "counts = {n: p.numel() for n, p in parameters_of(Conv4(5, hidden=32)).items()}\n"
+        "check_head_fraction(sum(counts.values()) / sum(c for n, c in counts.items() if is_head(n)))",
+        "check_head_fraction(0.006)",
+        'check_head_fraction("a lot")',
+    ],
+    ("03_cost_and_approximations", 4): [
+        'per_task = scores["chars20_maml"] / 100\ncheck_tasks_needed(1.96 * per_task.std().item() / 0.01, per_task)',
+        'per_task = scores["chars20_maml"] / 100\ncheck_tasks_needed(1.96, per_task, half_width=0.01)',
+        'per_task = scores["chars20_maml"]\ncheck_tasks_needed((1.96 * per_task.std().item() / 0.01) ** 2, per_task / 100)',
+    ],
+    ("04_blackbox_vs_maml", 1): [
+        "shifted = TaskBatch(distort(episode.x_spt, shear=0.6, scale=0.7), episode.y_spt, episode.x_qry, episode.y_qry)\n"
+        "check_distorted_episode(episode, shifted, shear=0.6, scale=0.7)",
+        "check_distorted_episode(episode, episode, shear=0.6, scale=0.7)",
+        "shifted = TaskBatch(distort(episode.x_spt, shear=0.7, scale=0.6), episode.y_spt,\n"
+        "                    distort(episode.x_qry, shear=0.7, scale=0.6), episode.y_qry)\n"
+        "check_distorted_episode(episode, shifted, shear=0.6, scale=0.7)",
+    ],
+    ("04_blackbox_vs_maml", 2): [
+        "shear_means = {name: [acc[name, s, 1.0].mean().item() for s in SHEARS] for name in learners}\n"
+        "check_headroom(0.75, 0.75, shear_means)",  # "roughly a quarter" lost, from the prose
+        "shear_means = {name: [acc[name, s, 1.0].mean().item() for s in SHEARS] for name in learners}\n"
+        'check_headroom(*(shear_means[n][-1] / shear_means[n][0] for n in ("MAML", "black box")), shear_means)',
+        "shear_means = {name: [acc[name, s, 1.0].mean().item() for s in SHEARS] for name in learners}\n"
+        'check_headroom("69%", 0.68, shear_means)',
+    ],
+    ("04_blackbox_vs_maml", 3): [
+        "first_20 = TaskBatch(*(t[:20] for t in held_out[0]))\nsheared_batches = [distort_episodes(first_20, 1.2, 1.0)]\n"
+        "_, accs = evaluate(maml_net, maml_batched, sheared_batches)\n"
+        "check_more_steps(accs.mean().item(), maml_net, maml_batched, sheared_batches, steps=5)",
+        "first_20 = TaskBatch(*(t[:20] for t in held_out[0]))\nsheared_batches = [distort_episodes(first_20, 1.2, 1.0)]\n"
+        "check_more_steps(0.08, maml_net, maml_batched, sheared_batches, steps=5)",  # "4 to 8 points"
+        "first_20 = TaskBatch(*(t[:20] for t in held_out[0]))\nsheared_batches = [distort_episodes(first_20, 1.2, 1.0)]\n"
+        "check_more_steps(torch.ones(3), maml_net, maml_batched, sheared_batches, steps=5)",
+    ],
+    ("04_blackbox_vs_maml", 4): [
+        "x_grid = torch.linspace(-5, 5, 50)\ncheck_phase_flip(sinusoid(x_grid, 2.0, 0.5), sinusoid(x_grid, -2.0, 0.5), "
+        "x_grid, amplitude=2.0, phase=0.5)",
+        "x_grid = torch.linspace(-5, 5, 50)\ncheck_phase_flip(sinusoid(x_grid, 2.0, 0.5 + torch.pi), "
+        "sinusoid(x_grid, 5.0, 0.5), x_grid, amplitude=2.0, phase=0.5)",  # amplitude 5 of the prose
+        "x_grid = torch.linspace(-5, 5, 50)\ncheck_phase_flip(torch.zeros(3), torch.zeros(3), x_grid, amplitude=2.0, phase=0.5)",
+    ],
+    ("05_reptile", 1): [
+        "check_reptile_update(lambda theta, phis, epsilon: {n: theta[n] + torch.stack([p[n] - theta[n] for p in phis]).mean(0) for n in theta})",
+        "check_reptile_update(lambda theta, phis, epsilon: {n: theta[n] + 0.5 * torch.stack([theta[n] - p[n] for p in phis]).mean(0) for n in theta})",
+        "check_reptile_update(lambda theta, phis, epsilon: 1 / 0)",
+    ],
+    ("05_reptile", 2): [
+        "def one_step_coefficient(model, batch, inner_lr):\n    return -0.01\n"
+        "check_one_step_coefficient(one_step_coefficient)",  # -alpha, from the prose
+        "def one_step_coefficient(model, batch, inner_lr):\n    return -inner_lr\n"
+        "check_one_step_coefficient(one_step_coefficient)",  # known, not measured
+        "def one_step_coefficient(model, batch, inner_lr):\n    return inner_lr\n"
+        "check_one_step_coefficient(one_step_coefficient)",
+        "check_one_step_coefficient(-0.01)",
+    ],
+    ("05_reptile", 3): [
+        "check_k_step_coefficients(2, 1)",  # k = 2, from the prose
+        "check_k_step_coefficients(3, 6)",
+    ],
+    ("05_reptile", 4): [
+        "check_examples_seen(lambda n_way, k_shot, k_query: (5, 20))",  # the numbers of the prose
+        "check_examples_seen(lambda n_way, k_shot, k_query: (n_way * k_shot, n_way * k_query))",
+        "check_examples_seen(lambda n_way, k_shot, k_query: (n_way * (k_shot + k_query),) * 2)",
+    ],
+    ("_template", 1): [
+        "def mse_grad(w, x, y):\n    return -10.0\ncheck_mse_grad(mse_grad)",  # the number of the prose
+        "def mse_grad(w, x, y):\n    return (2 * x * (w * x - y)).mean()\ncheck_mse_grad(mse_grad)",  # no autograd
+        "def mse_grad(w, x, y):\n    return torch.autograd.grad(((y - w * x) ** 2).mean(), w)[0] * -1\ncheck_mse_grad(mse_grad)",
+    ],
+}
+
+# --- right answers besides the folded solution: what the notebook itself prints ---------------------
+RIGHT = {
+    ("03_cost_and_approximations", 3): ["check_head_fraction(0.0058)"],  # printed as 0.58%
+    ("04_blackbox_vs_maml", 2): [
+        # from the table of section 3: accuracies with three decimals, "kept" with two
+        "shear_means = {name: [acc[name, s, 1.0].mean().item() for s in SHEARS] for name in learners}\n"
+        "r = {n: [round(a, 3) for a in shear_means[n]] for n in shear_means}\n"
+        'check_headroom(*((r[n][-1] - 0.2) / (r[n][0] - 0.2) for n in ("MAML", "black box")), shear_means)',
+        "shear_means = {name: [acc[name, s, 1.0].mean().item() for s in SHEARS] for name in learners}\n"
+        'check_headroom(*(round((shear_means[n][-1] - 0.2) / (shear_means[n][0] - 0.2), 2) for n in ("MAML", "black box")), shear_means)',
+    ],
+    ("04_blackbox_vs_maml", 3): [
+        "first_20 = TaskBatch(*(t[:20] for t in held_out[0]))\nsheared_batches = [distort_episodes(first_20, 1.2, 1.0)]\n"
+        "_, accs = evaluate(maml_net, maml_batched, sheared_batches, steps=5)\n"
+        "check_more_steps(round(accs.mean().item(), 3), maml_net, maml_batched, sheared_batches, steps=5)",
+    ],
+}
+
+EXERCISES = {(path.stem, n): (student, solution)
+             for path in NOTEBOOKS for n, student, solution in read_exercises(path)[1]}
+
+
+def test_every_notebook_follows_the_convention():
+    for path in NOTEBOOKS:
+        _, exercises = read_exercises(path)
+        assert len(exercises) >= (1 if path.stem.startswith("_") else 3), f"{path.name}: at least three exercises"
+        for n, student, _ in exercises:
+            assert "TODO" in student, f"{path.name}, exercise {n}: the student's cell marks what to fill in"
+            assert re.search(r"^check_\w+\(.*\)\s*\Z", student, re.M | re.S), (
+                f"{path.name}, exercise {n}: the student's cell ends with the check call")
+    assert set(WRONG) == set(EXERCISES), "every exercise has wrong answers in WRONG, and no other"
+    assert all(len(answers) >= 2 for answers in WRONG.values())
+
+
+def test_the_package_holds_no_solutions():
+    for module in (ROOT / "lecture_utils" / "exercises").glob("*.py"):
+        assert not re.search(r"def (worked_)?solution", module.read_text()), (
+            f"{module.name}: the solution lives folded in its notebook only")
+
+
+@pytest.mark.parametrize("key", sorted(EXERCISES), ids=lambda k: f"{k[0]}-ex{k[1]}")
+def test_solution_passes_and_unsolved_cell_does_not(key):
+    student, solution = EXERCISES[key]
+    assert run(key[0], solution).startswith("Correct:"), "the folded solution passes its check"
+    assert run(key[0], student).startswith("Not yet:"), "the unsolved cell says Not yet"
+    for answer in RIGHT.get(key, []):
+        assert run(key[0], answer).startswith("Correct:"), answer
+
+
+@pytest.mark.parametrize("key", sorted(WRONG), ids=lambda k: f"{k[0]}-ex{k[1]}")
+def test_wrong_answers_say_not_yet(key):
+    for answer in WRONG[key]:
+        line = run(key[0], answer)
+        assert line.startswith("Not yet:"), f"{answer}\n-> {line}"
