@@ -222,6 +222,11 @@ def character_section(rows: list[Row], tasks: int) -> list[str]:
                        f"{setting_of_row(r)} |")
     else:
         out.append("No character checkpoint exists yet for this data source: nothing of ours to compare.")
+    ours = {(r.method, r.entry["recipe"]["n_way"], r.entry["recipe"]["k_shot"]) for r in chars}
+    unmatched = [k for k in PAPER_OMNIGLOT if k not in ours]
+    if unmatched:
+        out += ["", "Paper numbers with no model of ours in the same setting (not reproduced here):", ""]
+        out += [f"- {m}, {n}-way {k}-shot: {paper_cell((m, n, k))}" for m, n, k in unmatched]
     differences = method_differences(chars)
     if differences:
         out += ["", "Since data, network width and training length differ, compare the differences between "
