@@ -36,9 +36,10 @@ class BatchStatNorm2d(nn.Module):
 
     MAML normalises each task's support (or query) set with its own statistics and keeps no
     running averages. ``nn.BatchNorm2d(track_running_stats=False)`` does the same arithmetic,
-    but under ``torch.func.vmap`` its second-order meta-gradient is wrong (notebook 02 shows
-    the measurement). Written from primitives, the mean and variance are ordinary tensor ops
-    that every transform differentiates exactly.
+    but when autograd differentiates through a vmapped ``torch.func.grad`` (``MAML(...,
+    batching="vmap")``) its second-order meta-gradient is wrong; pure ``torch.func`` is exact
+    (notebook 02 §6 shows the measurement). Written from primitives, the mean and variance are
+    ordinary tensor ops that every composition differentiates exactly.
     """
 
     def __init__(self, channels: int, eps: float = 1e-5):

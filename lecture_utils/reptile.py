@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call
+from torch.func import functional_call, grad, vmap
 
 from lecture_utils.maml import InnerLoop, adapt, over_tasks
 from lecture_utils.models import parameters_of
@@ -64,3 +64,29 @@ class Reptile(InnerLoop):
             preds = torch.stack([functional_call(model, {n: phis[n][i] for n in theta}, (x_qry,))
                                  for i, x_qry in enumerate(batch.x_qry)])
         return surrogate, preds
+
+
+def gradient_inner_product(model: nn.Module, params: dict[str, Tensor], x_a: Tensor, y_a: Tensor,
+                           x_b: Tensor, y_b: Tensor, loss_fn) -> Tensor:
+    """g_A · g_B for each task: the dot product of the gradients at θ of two mini-batches A and B
+    of the same task, for tasks stacked along the first dimension (``x_a``: [T, n_A, ...]).
+    Returns a [T] tensor.
+
+    This is the quantity of Nichol et al. (2018, §5), lecture Appendix C: to second order in the
+    inner step size, Reptile's update adds a step up ∇(g_A · g_B) to the loss descent. With A and
+    B drawn independently, its expectation over the mini-batches is |∇ E[L]|², the squared norm of
+    the task's own expected gradient.
+    """
+    if not (len(x_a) == len(y_a) == len(x_b) == len(y_b)):
+        raise ValueError(f"x_a, y_a, x_b, y_b must hold the same number of tasks along dim 0, got "
+                         f"{len(x_a)}, {len(y_a)}, {len(x_b)}, {len(y_b)}; stack the tasks as [T, n, ...]")
+    params = {n: p.detach() for n, p in params.items()}
+
+    def batch_grad(x: Tensor, y: Tensor) -> dict[str, Tensor]:
+        return grad(lambda w: loss_fn(functional_call(model, w, (x,)), y))(params)
+
+    def one_task(xa, ya, xb, yb):
+        g_a, g_b = batch_grad(xa, ya), batch_grad(xb, yb)
+        return sum((g_a[n] * g_b[n]).sum() for n in params)
+
+    return vmap(one_task)(x_a, y_a, x_b, y_b)
