@@ -73,6 +73,10 @@ class BlackBox:
     def __post_init__(self):
         check_choice(self.task, tuple(LOSSES), "task type")
 
+    def predict(self, model: BlackBoxLearner, batch, steps: int | None = None) -> Tensor:
+        """Query predictions [T, Q, ...]: one forward pass per task (what ``evaluate`` scores)."""
+        return self.objective(model, batch, steps)[1]
+
     def objective(self, model: BlackBoxLearner, batch, steps: int | None = None) -> tuple[Tensor, Tensor]:
         if steps:
             raise ValueError("a black-box learner has no inner steps to change; pass steps=None")

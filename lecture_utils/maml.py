@@ -112,6 +112,11 @@ class InnerLoop:
     def check_batch(self, batch):
         return check_batch(self.task, batch)
 
+    def predict(self, model: nn.Module, batch, steps: int | None = None) -> Tensor:
+        """Query predictions [T, Q, ...] after adapting on each task's support set: what
+        ``training.evaluate`` scores."""
+        return self.objective(model, batch, steps)[1]
+
 
 @dataclass(frozen=True)
 class MAML(InnerLoop):

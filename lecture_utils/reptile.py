@@ -19,22 +19,35 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
 from lecture_utils.maml import InnerLoop, adapt, over_tasks
+from lecture_utils.validation import check_choice
+
+ADAPT_ON = ("support", "support+query")
 from lecture_utils.models import parameters_of
+from lecture_utils.tasks import TaskBatch
 
 
 @dataclass(frozen=True)
 class Reptile(InnerLoop):
     """Reptile's inner loop (``inner_steps`` SGD steps of size ``inner_lr`` on each task's
-    support set) and its outer direction mean_i(ϕ_i - θ)."""
+    support set) and its outer direction mean_i(ϕ_i - θ).
+
+    ``adapt_on`` chooses what the inner loop sees during meta-training: ``"support"`` (the K
+    support examples only), or ``"support+query"``, every example the task holds, which is what
+    MAML's meta-gradient sees too and what the Reptile paper does (it meta-trains with more shots
+    than it tests with). At test time (``predict``, ``training.evaluate``) Reptile always adapts
+    on the support set alone and predicts the query set.
+    """
 
     task: str = "regression"
     inner_lr: float = 0.01
     inner_steps: int = 5
     batching: str = "auto"
+    adapt_on: str = "support"
     min_inner_steps = 1  # with no inner step Reptile does nothing (a class constant, not a field)
 
     def __post_init__(self):
         self._check_settings()
+        check_choice(self.adapt_on, ADAPT_ON, "adapt_on")
 
     def adapt(self, model, params, x_spt, y_spt, steps: int | None = None):
         """ϕ_i: plain SGD on the support set; no graph is kept (Reptile never needs one)."""
@@ -55,15 +68,28 @@ class Reptile(InnerLoop):
 
     def objective(self, model: nn.Module, batch, steps: int | None = None) -> tuple[Tensor, Tensor]:
         """A surrogate whose θ-gradient is θ - mean_i(ϕ_i), and each task's query predictions
-        after adaptation (for monitoring; they do not enter the gradient)."""
+        after adaptation (for monitoring; they do not enter the gradient). With
+        ``adapt_on="support+query"`` ϕ_i has seen the query examples too, so these predictions
+        are training-set predictions; ``predict`` gives the honest test-time ones."""
         batch = self.check_batch(batch)
+        if self.adapt_on == "support+query":
+            batch = TaskBatch(torch.cat([batch.x_spt, batch.x_qry], 1), torch.cat([batch.y_spt, batch.y_qry], 1),
+                              batch.x_qry, batch.y_qry)
         theta = parameters_of(model)
         phis = self.adapted_params(model, batch, steps)
         surrogate = sum(0.5 * ((p - phis[n].mean(0)) ** 2).sum() for n, p in theta.items())
+        return surrogate, self._query_predictions(model, phis, batch.x_qry)
+
+    def predict(self, model: nn.Module, batch, steps: int | None = None) -> Tensor:
+        """Query predictions after ``steps`` (default ``inner_steps``) SGD steps on the support set alone."""
+        batch = self.check_batch(batch)
+        return self._query_predictions(model, self.adapted_params(model, batch, steps), batch.x_qry)
+
+    @staticmethod
+    def _query_predictions(model: nn.Module, phis: dict[str, Tensor], x_qry: Tensor) -> Tensor:
         with torch.no_grad():
-            preds = torch.stack([functional_call(model, {n: phis[n][i] for n in theta}, (x_qry,))
-                                 for i, x_qry in enumerate(batch.x_qry)])
-        return surrogate, preds
+            return torch.stack([functional_call(model, {n: phi[i] for n, phi in phis.items()}, (xq,))
+                                for i, xq in enumerate(x_qry)])
 
 
 def gradient_inner_product(model: nn.Module, params: dict[str, Tensor], x_a: Tensor, y_a: Tensor,

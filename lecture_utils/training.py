@@ -123,7 +123,7 @@ def evaluate(model: nn.Module, algorithm, batches, steps: int | None = None, *,
     losses, accs = [], []
     for batch in batches:
         with torch.no_grad():  # torch.func.grad in the inner loop still differentiates
-            _, preds = algorithm.objective(model, batch, steps=steps)
+            preds = algorithm.predict(model, batch, steps=steps)
         if not allow_non_finite and not torch.isfinite(preds).all():
             blame_non_finite(batch, "the query predictions after adaptation are NaN or infinite", algorithm)
         task_loss, task_acc = query_metrics(algorithm.task, preds.detach(), as_task_batch(batch).y_qry)

@@ -3,7 +3,7 @@
 - every manifest entry's file exists and its sha256 matches;
 - every .pt file under checkpoints/ has an entry;
 - every registered recipe has a checkpoint for the default data (sinusoid recipes ``NAME.pt``,
-  character recipes ``NAME-glyphs.pt``);
+  character recipes ``NAME-omniglot-minimal.pt``);
 - each entry's command names its recipe, and its recorded config equals the recipe's ``describe()``;
 - each checkpoint loads into its recipe's network;
 - ``load_pretrained`` refuses, with a clear message, a file that does not match the manifest.

@@ -51,3 +51,31 @@ def test_rejects_mismatched_task_counts():
     with pytest.raises(ValueError, match="same number of tasks"):
         gradient_inner_product(model, parameters_of(model), batch.x_spt, batch.y_spt, batch.x_qry[:3],
                                batch.y_qry[:3], loss_fn=F.mse_loss)
+
+
+def test_reptile_adapt_on_support_and_query_trains_on_both_but_tests_on_support():
+    """``adapt_on="support+query"`` changes the meta-training direction only: ``predict`` (what
+    ``evaluate`` scores) adapts on the support set alone, as a test-time learner must."""
+    import pytest
+    from lecture_utils.models import Conv4
+    from lecture_utils.reptile import Reptile
+    from lecture_utils.tasks import TaskBatch
+    from lecture_utils.training import evaluate
+
+    g = torch.Generator().manual_seed(0)
+    batch = TaskBatch(torch.rand(2, 5, 1, 28, 28, generator=g), torch.arange(5).repeat(2, 1),
+                      torch.rand(2, 10, 1, 28, 28, generator=g), torch.arange(5).repeat(2, 2))
+    torch.manual_seed(0)
+    model = Conv4(5, hidden=8)
+    support, both = (Reptile("classification", 0.4, 2, adapt_on=a) for a in ("support", "support+query"))
+
+    def direction(algo):
+        model.zero_grad()
+        algo.objective(model, batch)[0].backward()
+        return torch.cat([p.grad.flatten() for p in model.parameters()])
+
+    assert not torch.allclose(direction(support), direction(both))  # the query images moved ϕ
+    assert torch.equal(both.predict(model, batch), support.predict(model, batch))
+    assert torch.equal(evaluate(model, both, [batch])[1], evaluate(model, support, [batch])[1])
+    with pytest.raises(ValueError, match="adapt_on"):
+        Reptile("classification", 0.4, 2, adapt_on="query")
