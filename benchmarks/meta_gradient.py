@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
+import statistics
+import time
 
 import torch
 import torch.nn.functional as F
-from torch.func import functional_call
+from torch.func import functional_call, vmap
 
-from lecture_utils.cost import measure
+from lecture_utils.cost import _sync, graph_saved_bytes
 from lecture_utils.device import get_device
 from lecture_utils.maml import MAML
 from lecture_utils.models import Conv4, SineMLP
@@ -57,6 +60,39 @@ def higher_meta_loss(model, batch, loss_fn, inner_lr, steps):
     return total / len(batch[0])
 
 
+def batched_autograd_meta_loss(model, batch, loss_fn, inner_lr, steps):
+    """(d) for Conv4: θ expanded into one copy per task, all tasks' forward passes as one vmapped
+    (grouped-convolution) call, and one autograd.grad(create_graph=True) over the summed task
+    losses, which gives each copy its own task's gradient (a task's loss depends on its copy only)."""
+    x_spt, y_spt, x_qry, y_qry = batch
+    names, theta = zip(*model.named_parameters())
+    fast = [p.expand(len(x_spt), *p.shape) for p in theta]
+
+    def task_loss(weights, x, y):
+        return loss_fn(functional_call(model, dict(zip(names, weights)), (x,)), y)
+
+    for _ in range(steps):
+        losses = vmap(task_loss)(fast, x_spt, y_spt)
+        grads = torch.autograd.grad(losses.sum(), fast, create_graph=True)
+        fast = [w - inner_lr * g for w, g in zip(fast, grads)]
+    return vmap(task_loss)(fast, x_qry, y_qry).mean()
+
+
+def compiled_loop_meta_loss(model, batch, loss_fn, inner_lr, steps, cache={}):
+    """(e) for Conv4: the per-task meta-loss of (a) through torch.compile."""
+    if "fn" not in cache:
+        def one_task(x_spt, y_spt, x_qry, y_qry):
+            names, theta = zip(*model.named_parameters())
+            fast = list(theta)
+            for _ in range(steps):
+                spt_loss = loss_fn(functional_call(model, dict(zip(names, fast)), (x_spt,)), y_spt)
+                grads = torch.autograd.grad(spt_loss, fast, create_graph=True)
+                fast = [w - inner_lr * g for w, g in zip(fast, grads)]
+            return loss_fn(functional_call(model, dict(zip(names, fast)), (x_qry,)), y_qry)
+        cache["fn"] = torch.compile(one_task)
+    return sum(cache["fn"](*task) for task in zip(*batch)) / len(batch[0])
+
+
 def image_batch(tasks, n_way, k, q, generator):
     x = torch.rand(tasks, n_way * (k + q), 1, 28, 28, generator=generator)
     labels = torch.arange(n_way).repeat_interleave(k + q).repeat(tasks, 1)
@@ -68,52 +104,120 @@ def gradient(model, make_loss):
     return torch.cat([g.flatten() for g in torch.autograd.grad(make_loss(), list(model.parameters()))])
 
 
-def run_case(name, model, batch, task, inner_lr, steps, device, repeats):
+def timed(makers: dict, device, repeats) -> dict:
+    """Milliseconds per meta-gradient (build the meta-loss, back-propagate it) of every
+    implementation: median, min and max over ``repeats`` after one warm-up, the repeats taken in
+    turns (loop, ours, loop, ours, ...) so that a busy machine slows them alike; and the MiB each
+    graph saves for backward. An implementation that fails is reported with its error."""
+    rows, times = {}, {}
+    for impl, make_loss in makers.items():
+        try:
+            make_loss().backward()
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            loss = make_loss()
+            rows[impl] = {"saved_mib": graph_saved_bytes(loss) / 2**20}
+            loss.backward()
+            del loss
+            if device.type == "cuda":
+                rows[impl]["cuda_peak_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
+            times[impl] = []
+        except Exception as error:  # a candidate that does not run is a result too
+            rows[impl] = {"error": f"{type(error).__name__}: {str(error).splitlines()[0][:70]}"}
+    for _ in range(repeats):
+        for impl in times:
+            _sync(device)
+            start = time.perf_counter()
+            makers[impl]().backward()
+            _sync(device)
+            times[impl].append((time.perf_counter() - start) * 1e3)
+    for impl, ts in times.items():
+        rows[impl].update(ms=statistics.median(ts), min=min(ts), max=max(ts))
+    return rows
+
+
+def run_case(name, model, batch, task, inner_lr, steps, device, repeats, extra=None):
+    """One table block: every implementation against (a) on the same model and tasks. ``extra``
+    adds candidates (name -> (model, batch, meta-loss function)) measured the same way."""
     alg = MAML(task=task, inner_lr=inner_lr, inner_steps=steps)
     loss_fn = alg.loss_fn
     makers = {"loop": lambda: loop_meta_loss(model, batch, loss_fn, inner_lr, steps),
               "ours": lambda: alg.objective(model, batch)[0]}
     if importlib.util.find_spec("higher"):
         makers["higher"] = lambda: higher_meta_loss(model, batch, loss_fn, inner_lr, steps)
+    models = {impl: model for impl in makers}
+    for impl, (m, b, fn) in (extra or {}).items():
+        makers[impl] = lambda m=m, b=b, fn=fn: fn(m, b, loss_fn, inner_lr, steps)
+        models[impl] = m
     reference = gradient(model, makers["loop"])
-    rows = {}
-    for impl, make_loss in makers.items():
-        cost = measure(make_loss, device, repeats=repeats)
-        diff = (gradient(model, make_loss) - reference).abs().max() / reference.abs().max()
-        rows[impl] = cost | {"grad_diff": diff.item()}
-    for impl in ("loop", "higher", "ours"):
+    rows = timed(makers, device, repeats)
+    for impl, row in rows.items():
+        if "error" not in row:
+            row["grad_diff"] = ((gradient(models[impl], makers[impl]) - reference).abs().max()
+                                / reference.abs().max()).item()
+    for impl in ["loop", "higher", "ours", *(extra or {})]:
         if impl not in rows:
-            print(f"{name:<26} {impl:<7} {'skipped: higher is not installed':>40}")
+            print(f"{name:<26} {impl:<9} {'skipped: higher is not installed':>40}")
             continue
         r = rows[impl]
+        if "error" in r:
+            print(f"{name:<26} {impl:<9} failed: {r['error']}")
+            continue
         peak = f"{r['cuda_peak_mib']:9.1f}" if "cuda_peak_mib" in r else f"{'-':>9}"
-        print(f"{name:<26} {impl:<7} {r['ms']:10.1f} {r['saved_mib']:10.1f} {peak} "
+        print(f"{name:<26} {impl:<9} {r['ms']:10.1f} {r['min']:8.1f}-{r['max']:<8.1f} {r['saved_mib']:10.1f} {peak} "
               f"{rows['loop']['ms'] / r['ms']:8.2f}x {r['grad_diff']:10.1e}")
     return rows["loop"]["ms"] / rows["ours"]["ms"]
+
+
+def conv4_candidates(conv, batch):
+    """The Conv4 candidates of the docstring, each as (model, batch, meta-loss function)."""
+    import copy
+
+    last = copy.deepcopy(conv).to(memory_format=torch.channels_last)
+    last_batch = (batch[0].flatten(0, 1).contiguous(memory_format=torch.channels_last).view_as(batch[0]),
+                  batch[1], batch[2].flatten(0, 1).contiguous(memory_format=torch.channels_last).view_as(batch[2]),
+                  batch[3])
+
+    def vmapped(model, b, loss_fn, inner_lr, steps):
+        return MAML(task="classification", inner_lr=inner_lr, inner_steps=steps, batching="vmap").objective(model, b)[0]
+
+    return {"vmap": (conv, batch, vmapped),
+            "chlast": (last, last_batch, loop_meta_loss),
+            "batchAD": (conv, batch, batched_autograd_meta_loss),
+            "compile": (conv, batch, compiled_loop_meta_loss)}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: lecture_utils.device)")
     parser.add_argument("--quick", action="store_true", help="fewer Conv4 tasks and repeats (a smoke run)")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads, pinned (default 1)")
+    parser.add_argument("--candidates", action="store_true",
+                        help="also measure the Conv4 candidates of the docstring (vmap, chlast, batchAD, compile)")
     args = parser.parse_args()
     device = get_device(args.device, source="--device")
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
-    conv_tasks = 4 if args.quick else 32
-    print(f"device: {device}; threads: {torch.get_num_threads()}; torch {torch.__version__}")
-    print(f"{'case':<26} {'impl':<7} {'ms/grad':>10} {'saved MiB':>10} {'cuda MiB':>9} {'vs loop':>9} {'grad diff':>10}")
+    conv_tasks = 8 if args.quick else 32
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    print(f"device: {device}; threads: {torch.get_num_threads()} (OMP_NUM_THREADS="
+          f"{os.environ.get('OMP_NUM_THREADS', 'unset')}); load average {load}; torch {torch.__version__}")
+    print(f"{'case':<26} {'impl':<9} {'ms/grad':>10} {'min-max':>17} {'saved MiB':>10} {'cuda MiB':>9} "
+          f"{'vs loop':>9} {'grad diff':>10}")
     speedups = {}
     mlp = SineMLP().to(device)
     mlp_batch = SinusoidTasks().sample(25, 10, 10, g, device).tasks
     for steps in (1, 5):
         speedups[f"mlp_{steps}step"] = run_case(f"MLP 25 tasks K=10, {steps} step", mlp, mlp_batch,
-                                                "regression", 0.01, steps, device, repeats=3 if args.quick else 20)
+                                                "regression", 0.01, steps, device, repeats=5 if args.quick else 20)
     conv = Conv4(5).to(device)
     conv_batch = tuple(t.to(device) for t in image_batch(conv_tasks, 5, 1, 5, g))
+    extra = conv4_candidates(conv, conv_batch) if args.candidates else None
     for steps in (1, 5):
         speedups[f"conv4_{steps}step"] = run_case(f"Conv4 5w1s {conv_tasks} tasks, {steps} step", conv, conv_batch,
-                                                  "classification", 0.4, steps, device, repeats=1 if args.quick else 3)
+                                                  "classification", 0.4, steps, device,
+                                                  repeats=3 if args.quick else 5, extra=extra)
     print("Conv4 episodes: 5-way 1-shot, 5 query images per class; Conv4 with 64 channels.")
     print(f"speedup_mlp_1step={speedups['mlp_1step']:.2f} speedup_conv4_1step={speedups['conv4_1step']:.2f}")
 
