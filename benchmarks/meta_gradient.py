@@ -2,16 +2,47 @@
 
 Compares, for the same model, tasks and initial weights:
 
-  (a) loop   - a Python loop over tasks with torch.autograd.grad(create_graph=True),
-               the structure of the popular PyTorch MAML implementations;
-  (b) higher - the `higher` library's differentiable inner loop (skipped if not installed:
-               pip install -e '.[bench]');
-  (c) ours   - lecture_utils.maml.MAML (vmap over tasks for the MLP, loop for Conv4).
+  (a) loop    - a Python loop over tasks with torch.autograd.grad(create_graph=True),
+                the structure of the popular PyTorch MAML implementations;
+  (b) higher  - the `higher` library's differentiable inner loop (skipped if not installed:
+                pip install -e '.[bench]');
+  (c) ours    - lecture_utils.maml.MAML (vmap over tasks for the MLP, loop for Conv4 on the CPU).
 
-It prints milliseconds per meta-gradient (median), the MiB the autograd graph saves for
-backward (device-independent; plus the CUDA peak on a GPU), the speed-up of (c) over (a)
-measured in this same run, and the largest gradient difference from (a), relative to the
-largest gradient entry. Run:  .venv/bin/python benchmarks/meta_gradient.py [--quick] [--device cuda]
+With --candidates, the other ways of batching considered for ``batching="auto"``:
+
+  vmap    - MAML(batching="vmap"): torch.func.grad under vmap, tasks as grouped convolutions;
+  chlast  - (a) with the Conv4 weights and images in channels_last memory format;
+  batchAD - (d) below: θ copied per task, one vmapped forward and one autograd.grad for all tasks;
+  compile - (e) below: (a)'s per-task meta-loss through torch.compile.
+
+It pins the CPU threads (--threads, default 1) and prints them with the load average, then
+milliseconds per meta-gradient (median and min-max over repeats taken in turns, so that a busy
+machine slows every implementation alike), the MiB the autograd graph saves for backward
+(device-independent; plus the CUDA peak on a GPU), the speed-up over (a) measured in this same
+run, and the largest gradient difference from (a), relative to the largest gradient entry.
+Run:  .venv/bin/python benchmarks/meta_gradient.py [--quick] [--candidates] [--device cuda]
+
+Measured (issue 14) on the project's 2-core CPU, 1 thread, while another process trained on the
+other core (load average 1.7-2.1), ``--quick --candidates`` (Conv4: 8 tasks, 3 repeats; MLP: 25
+tasks, 5 repeats), two runs, median ms (min-max), speed-up over (a):
+
+  MLP 1 step    loop 18.4-34.8 | ours 3.5-6.2 (5.3x-5.6x) | batchAD 5.1 (3.5-6.1), 6.8x
+  MLP 5 steps   loop 78.3-86.4 | ours 12.2-14.6 (5.9x-6.4x) | batchAD 10.3 (9.3-11.0), 8.4x
+  Conv4 1 step  loop 586-606 | ours 599-602 (0.98x-1.01x) | vmap 1039-1111 (0.54x-0.56x) |
+                chlast 617-651 (0.93x-0.95x) | batchAD 1061-1102 (0.55x) | compile: fails
+  Conv4 5 steps loop 1526-1580 | ours 1663-1861 (0.85x-0.92x) | vmap 2446-3206 (0.49x-0.62x) |
+                chlast 1564-2056 (0.77x-0.98x) | batchAD 2321-2480 (0.62x-0.68x) | compile: fails
+
+No candidate reaches the 1.5x that would justify changing ``batching="auto"`` for Conv4 on the
+CPU, so it stays the per-task loop. compile fails outright ("torch.compile with aot_autograd
+does not currently support double backward"); chlast is no faster and differs by 4.5e-5 relative
+(over the 1e-5 bound); vmap and batchAD are exact (3e-6 in float32) but about half as fast. A
+profile of (a) shows why: with one thread the time is arithmetic (convolution backward 20%,
+convolution 14%, max-pool 13%, the batch-norm's elementwise mul/div 23%), not Python dispatch,
+so batching the tasks cannot save much. On the MLP, batchAD beats ours by about 1.3x, but
+``batching="vmap"`` is what notebook 02 §6 measures (autograd through a vmapped torch.func.grad),
+so it was not swapped in. These runs were on a loaded machine: the MLP ratios were 14.3x (1 step)
+and 6.8x (5 steps) on a quiet one before these changes; rerun on a quiet machine to compare.
 """
 from __future__ import annotations
 
@@ -61,7 +92,7 @@ def higher_meta_loss(model, batch, loss_fn, inner_lr, steps):
 
 
 def batched_autograd_meta_loss(model, batch, loss_fn, inner_lr, steps):
-    """(d) for Conv4: θ expanded into one copy per task, all tasks' forward passes as one vmapped
+    """(d) batchAD: θ expanded into one copy per task, all tasks' forward passes as one vmapped
     (grouped-convolution) call, and one autograd.grad(create_graph=True) over the summed task
     losses, which gives each copy its own task's gradient (a task's loss depends on its copy only)."""
     x_spt, y_spt, x_qry, y_qry = batch
@@ -79,7 +110,7 @@ def batched_autograd_meta_loss(model, batch, loss_fn, inner_lr, steps):
 
 
 def compiled_loop_meta_loss(model, batch, loss_fn, inner_lr, steps, cache={}):
-    """(e) for Conv4: the per-task meta-loss of (a) through torch.compile."""
+    """(e) compile: the per-task meta-loss of (a) through torch.compile."""
     if "fn" not in cache:
         def one_task(x_spt, y_spt, x_qry, y_qry):
             names, theta = zip(*model.named_parameters())
@@ -190,10 +221,10 @@ def conv4_candidates(conv, batch):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: lecture_utils.device)")
-    parser.add_argument("--quick", action="store_true", help="fewer Conv4 tasks and repeats (a smoke run)")
+    parser.add_argument("--quick", action="store_true", help="8 Conv4 tasks instead of 32, fewer repeats")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads, pinned (default 1)")
     parser.add_argument("--candidates", action="store_true",
-                        help="also measure the Conv4 candidates of the docstring (vmap, chlast, batchAD, compile)")
+                        help="also measure the candidates of the docstring (vmap, chlast, batchAD, compile)")
     args = parser.parse_args()
     device = get_device(args.device, source="--device")
     torch.set_num_threads(args.threads)
@@ -208,9 +239,11 @@ def main():
     speedups = {}
     mlp = SineMLP().to(device)
     mlp_batch = SinusoidTasks().sample(25, 10, 10, g, device).tasks
+    mlp_extra = {"batchAD": (mlp, mlp_batch, batched_autograd_meta_loss)} if args.candidates else None
     for steps in (1, 5):
         speedups[f"mlp_{steps}step"] = run_case(f"MLP 25 tasks K=10, {steps} step", mlp, mlp_batch,
-                                                "regression", 0.01, steps, device, repeats=5 if args.quick else 20)
+                                                "regression", 0.01, steps, device,
+                                                repeats=5 if args.quick else 20, extra=mlp_extra)
     conv = Conv4(5).to(device)
     conv_batch = tuple(t.to(device) for t in image_batch(conv_tasks, 5, 1, 5, g))
     extra = conv4_candidates(conv, conv_batch) if args.candidates else None
