@@ -17,8 +17,10 @@ Lecture §2 gives the two remedies for the cost of differentiating through ``gra
 The inner gradient is ``torch.func.grad``. It keeps the graph of the gradient, as
 ``torch.autograd.grad(..., create_graph=True)`` does (Appendix A), and, unlike
 ``autograd.grad``, it also works under ``torch.func.vmap``, which runs all tasks of a meta-batch
-as one batched computation instead of a Python loop. ``detach()`` on the inner gradient is
-exactly what ``create_graph=False`` does, and that is the first-order approximation.
+as one batched computation instead of a Python loop. Computing the inner gradient under
+``torch.no_grad()`` (no graph for the outer pass, as ``create_graph=False``; ``detach()`` on it
+gives the same numbers at the cost of building that graph first) is the first-order
+approximation.
 """
 from __future__ import annotations
 
