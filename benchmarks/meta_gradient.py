@@ -2,27 +2,61 @@
 
 Compares, for the same model, tasks and initial weights:
 
-  (a) loop   - a Python loop over tasks with torch.autograd.grad(create_graph=True),
-               the structure of the popular PyTorch MAML implementations;
-  (b) higher - the `higher` library's differentiable inner loop (skipped if not installed:
-               pip install -e '.[bench]');
-  (c) ours   - lecture_utils.maml.MAML (vmap over tasks for the MLP, loop for Conv4).
+  (a) loop    - a Python loop over tasks with torch.autograd.grad(create_graph=True),
+                the structure of the popular PyTorch MAML implementations;
+  (b) higher  - the `higher` library's differentiable inner loop (skipped if not installed:
+                pip install -e '.[bench]');
+  (c) ours    - lecture_utils.maml.MAML (vmap over tasks for the MLP, loop for Conv4 on the CPU).
 
-It prints milliseconds per meta-gradient (median), the MiB the autograd graph saves for
-backward (device-independent; plus the CUDA peak on a GPU), the speed-up of (c) over (a)
-measured in this same run, and the largest gradient difference from (a), relative to the
-largest gradient entry. Run:  .venv/bin/python benchmarks/meta_gradient.py [--quick] [--device cuda]
+With --candidates, the other ways of batching considered for ``batching="auto"``:
+
+  vmap    - MAML(batching="vmap"): torch.func.grad under vmap, tasks as grouped convolutions;
+  chlast  - (a) with the Conv4 weights and images in channels_last memory format;
+  batchAD - (d) below: θ copied per task, one vmapped forward and one autograd.grad for all tasks;
+  compile - (e) below: (a)'s per-task meta-loss through torch.compile.
+
+It pins the CPU threads (--threads, default 1) and prints them with the load average, then
+milliseconds per meta-gradient (median and min-max over repeats taken in turns, so that a busy
+machine slows every implementation alike), the MiB the autograd graph saves for backward
+(device-independent; plus the CUDA peak on a GPU), the speed-up over (a) measured in this same
+run, and the largest gradient difference from (a), relative to the largest gradient entry.
+Run:  .venv/bin/python benchmarks/meta_gradient.py [--quick] [--candidates] [--device cuda]
+
+Measured (issue 14) on the project's 2-core CPU, 1 thread, while another process trained on the
+other core (load average 1.7-2.1), ``--quick --candidates`` (Conv4: 8 tasks, 3 repeats; MLP: 25
+tasks, 5 repeats), two runs, median ms (min-max), speed-up over (a):
+
+  MLP 1 step    loop 18.4-34.8 | ours 3.5-6.2 (5.3x-5.6x) | batchAD 5.1 (3.5-6.1), 6.8x
+  MLP 5 steps   loop 78.3-86.4 | ours 12.2-14.6 (5.9x-6.4x) | batchAD 10.3 (9.3-11.0), 8.4x
+  Conv4 1 step  loop 586-606 | ours 599-602 (0.98x-1.01x) | vmap 1039-1111 (0.54x-0.56x) |
+                chlast 617-651 (0.93x-0.95x) | batchAD 1061-1102 (0.55x) | compile: fails
+  Conv4 5 steps loop 1526-1580 | ours 1663-1861 (0.85x-0.92x) | vmap 2446-3206 (0.49x-0.62x) |
+                chlast 1564-2056 (0.77x-0.98x) | batchAD 2321-2480 (0.62x-0.68x) | compile: fails
+
+No candidate reaches the 1.5x that would justify changing ``batching="auto"`` for Conv4 on the
+CPU, so it stays the per-task loop. compile fails outright ("torch.compile with aot_autograd
+does not currently support double backward"); chlast is no faster and differs by 4.5e-5 relative
+(over the 1e-5 bound); vmap and batchAD are exact (3e-6 in float32) but about half as fast. A
+profile of (a) shows why: with one thread the time is arithmetic (convolution backward 20%,
+convolution 14%, max-pool 13%, the batch-norm's elementwise mul/div 23%), not Python dispatch,
+so batching the tasks cannot save much. On the MLP, batchAD beats ours by about 1.3x, but
+``batching="vmap"`` is what notebook 02 §6 measures (autograd through a vmapped torch.func.grad),
+so it was not swapped in. These runs were on a loaded machine: the MLP ratios were 14.3x (1 step)
+and 6.8x (5 steps) on a quiet one before these changes; rerun on a quiet machine to compare.
 """
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
+import statistics
+import time
 
 import torch
 import torch.nn.functional as F
-from torch.func import functional_call
+from torch.func import functional_call, vmap
 
-from lecture_utils.cost import measure
+from lecture_utils.cost import _sync, graph_saved_bytes
 from lecture_utils.device import get_device
 from lecture_utils.maml import MAML
 from lecture_utils.models import Conv4, SineMLP
@@ -57,6 +91,39 @@ def higher_meta_loss(model, batch, loss_fn, inner_lr, steps):
     return total / len(batch[0])
 
 
+def batched_autograd_meta_loss(model, batch, loss_fn, inner_lr, steps):
+    """(d) batchAD: θ expanded into one copy per task, all tasks' forward passes as one vmapped
+    (grouped-convolution) call, and one autograd.grad(create_graph=True) over the summed task
+    losses, which gives each copy its own task's gradient (a task's loss depends on its copy only)."""
+    x_spt, y_spt, x_qry, y_qry = batch
+    names, theta = zip(*model.named_parameters())
+    fast = [p.expand(len(x_spt), *p.shape) for p in theta]
+
+    def task_loss(weights, x, y):
+        return loss_fn(functional_call(model, dict(zip(names, weights)), (x,)), y)
+
+    for _ in range(steps):
+        losses = vmap(task_loss)(fast, x_spt, y_spt)
+        grads = torch.autograd.grad(losses.sum(), fast, create_graph=True)
+        fast = [w - inner_lr * g for w, g in zip(fast, grads)]
+    return vmap(task_loss)(fast, x_qry, y_qry).mean()
+
+
+def compiled_loop_meta_loss(model, batch, loss_fn, inner_lr, steps, cache={}):
+    """(e) compile: the per-task meta-loss of (a) through torch.compile."""
+    if "fn" not in cache:
+        def one_task(x_spt, y_spt, x_qry, y_qry):
+            names, theta = zip(*model.named_parameters())
+            fast = list(theta)
+            for _ in range(steps):
+                spt_loss = loss_fn(functional_call(model, dict(zip(names, fast)), (x_spt,)), y_spt)
+                grads = torch.autograd.grad(spt_loss, fast, create_graph=True)
+                fast = [w - inner_lr * g for w, g in zip(fast, grads)]
+            return loss_fn(functional_call(model, dict(zip(names, fast)), (x_qry,)), y_qry)
+        cache["fn"] = torch.compile(one_task)
+    return sum(cache["fn"](*task) for task in zip(*batch)) / len(batch[0])
+
+
 def image_batch(tasks, n_way, k, q, generator):
     x = torch.rand(tasks, n_way * (k + q), 1, 28, 28, generator=generator)
     labels = torch.arange(n_way).repeat_interleave(k + q).repeat(tasks, 1)
@@ -68,52 +135,122 @@ def gradient(model, make_loss):
     return torch.cat([g.flatten() for g in torch.autograd.grad(make_loss(), list(model.parameters()))])
 
 
-def run_case(name, model, batch, task, inner_lr, steps, device, repeats):
+def timed(makers: dict, device, repeats) -> dict:
+    """Milliseconds per meta-gradient (build the meta-loss, back-propagate it) of every
+    implementation: median, min and max over ``repeats`` after one warm-up, the repeats taken in
+    turns (loop, ours, loop, ours, ...) so that a busy machine slows them alike; and the MiB each
+    graph saves for backward. An implementation that fails is reported with its error."""
+    rows, times = {}, {}
+    for impl, make_loss in makers.items():
+        try:
+            make_loss().backward()
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            loss = make_loss()
+            rows[impl] = {"saved_mib": graph_saved_bytes(loss) / 2**20}
+            loss.backward()
+            del loss
+            if device.type == "cuda":
+                rows[impl]["cuda_peak_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
+            times[impl] = []
+        except Exception as error:  # a candidate that does not run is a result too
+            rows[impl] = {"error": f"{type(error).__name__}: {str(error).splitlines()[0][:70]}"}
+    for _ in range(repeats):
+        for impl in times:
+            _sync(device)
+            start = time.perf_counter()
+            makers[impl]().backward()
+            _sync(device)
+            times[impl].append((time.perf_counter() - start) * 1e3)
+    for impl, ts in times.items():
+        rows[impl].update(ms=statistics.median(ts), min=min(ts), max=max(ts))
+    return rows
+
+
+def run_case(name, model, batch, task, inner_lr, steps, device, repeats, extra=None):
+    """One table block: every implementation against (a) on the same model and tasks. ``extra``
+    adds candidates (name -> (model, batch, meta-loss function)) measured the same way."""
     alg = MAML(task=task, inner_lr=inner_lr, inner_steps=steps)
     loss_fn = alg.loss_fn
     makers = {"loop": lambda: loop_meta_loss(model, batch, loss_fn, inner_lr, steps),
               "ours": lambda: alg.objective(model, batch)[0]}
     if importlib.util.find_spec("higher"):
         makers["higher"] = lambda: higher_meta_loss(model, batch, loss_fn, inner_lr, steps)
+    models = {impl: model for impl in makers}
+    for impl, (m, b, fn) in (extra or {}).items():
+        makers[impl] = lambda m=m, b=b, fn=fn: fn(m, b, loss_fn, inner_lr, steps)
+        models[impl] = m
     reference = gradient(model, makers["loop"])
-    rows = {}
-    for impl, make_loss in makers.items():
-        cost = measure(make_loss, device, repeats=repeats)
-        diff = (gradient(model, make_loss) - reference).abs().max() / reference.abs().max()
-        rows[impl] = cost | {"grad_diff": diff.item()}
-    for impl in ("loop", "higher", "ours"):
+    rows = timed(makers, device, repeats)
+    for impl, row in rows.items():
+        if "error" not in row:
+            row["grad_diff"] = ((gradient(models[impl], makers[impl]) - reference).abs().max()
+                                / reference.abs().max()).item()
+    for impl in ["loop", "higher", "ours", *(extra or {})]:
         if impl not in rows:
-            print(f"{name:<26} {impl:<7} {'skipped: higher is not installed':>40}")
+            print(f"{name:<26} {impl:<9} {'skipped: higher is not installed':>40}")
             continue
         r = rows[impl]
+        if "error" in r:
+            print(f"{name:<26} {impl:<9} failed: {r['error']}")
+            continue
         peak = f"{r['cuda_peak_mib']:9.1f}" if "cuda_peak_mib" in r else f"{'-':>9}"
-        print(f"{name:<26} {impl:<7} {r['ms']:10.1f} {r['saved_mib']:10.1f} {peak} "
+        print(f"{name:<26} {impl:<9} {r['ms']:10.1f} {r['min']:8.1f}-{r['max']:<8.1f} {r['saved_mib']:10.1f} {peak} "
               f"{rows['loop']['ms'] / r['ms']:8.2f}x {r['grad_diff']:10.1e}")
     return rows["loop"]["ms"] / rows["ours"]["ms"]
+
+
+def conv4_candidates(conv, batch):
+    """The Conv4 candidates of the docstring, each as (model, batch, meta-loss function)."""
+    import copy
+
+    last = copy.deepcopy(conv).to(memory_format=torch.channels_last)
+    last_batch = (batch[0].flatten(0, 1).contiguous(memory_format=torch.channels_last).view_as(batch[0]),
+                  batch[1], batch[2].flatten(0, 1).contiguous(memory_format=torch.channels_last).view_as(batch[2]),
+                  batch[3])
+
+    def vmapped(model, b, loss_fn, inner_lr, steps):
+        return MAML(task="classification", inner_lr=inner_lr, inner_steps=steps, batching="vmap").objective(model, b)[0]
+
+    return {"vmap": (conv, batch, vmapped),
+            "chlast": (last, last_batch, loop_meta_loss),
+            "batchAD": (conv, batch, batched_autograd_meta_loss),
+            "compile": (conv, batch, compiled_loop_meta_loss)}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: lecture_utils.device)")
-    parser.add_argument("--quick", action="store_true", help="fewer Conv4 tasks and repeats (a smoke run)")
+    parser.add_argument("--quick", action="store_true", help="8 Conv4 tasks instead of 32, fewer repeats")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads, pinned (default 1)")
+    parser.add_argument("--candidates", action="store_true",
+                        help="also measure the candidates of the docstring (vmap, chlast, batchAD, compile)")
     args = parser.parse_args()
     device = get_device(args.device, source="--device")
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
-    conv_tasks = 4 if args.quick else 32
-    print(f"device: {device}; threads: {torch.get_num_threads()}; torch {torch.__version__}")
-    print(f"{'case':<26} {'impl':<7} {'ms/grad':>10} {'saved MiB':>10} {'cuda MiB':>9} {'vs loop':>9} {'grad diff':>10}")
+    conv_tasks = 8 if args.quick else 32
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    print(f"device: {device}; threads: {torch.get_num_threads()} (OMP_NUM_THREADS="
+          f"{os.environ.get('OMP_NUM_THREADS', 'unset')}); load average {load}; torch {torch.__version__}")
+    print(f"{'case':<26} {'impl':<9} {'ms/grad':>10} {'min-max':>17} {'saved MiB':>10} {'cuda MiB':>9} "
+          f"{'vs loop':>9} {'grad diff':>10}")
     speedups = {}
     mlp = SineMLP().to(device)
     mlp_batch = SinusoidTasks().sample(25, 10, 10, g, device).tasks
+    mlp_extra = {"batchAD": (mlp, mlp_batch, batched_autograd_meta_loss)} if args.candidates else None
     for steps in (1, 5):
         speedups[f"mlp_{steps}step"] = run_case(f"MLP 25 tasks K=10, {steps} step", mlp, mlp_batch,
-                                                "regression", 0.01, steps, device, repeats=3 if args.quick else 20)
+                                                "regression", 0.01, steps, device,
+                                                repeats=5 if args.quick else 20, extra=mlp_extra)
     conv = Conv4(5).to(device)
     conv_batch = tuple(t.to(device) for t in image_batch(conv_tasks, 5, 1, 5, g))
+    extra = conv4_candidates(conv, conv_batch) if args.candidates else None
     for steps in (1, 5):
         speedups[f"conv4_{steps}step"] = run_case(f"Conv4 5w1s {conv_tasks} tasks, {steps} step", conv, conv_batch,
-                                                  "classification", 0.4, steps, device, repeats=1 if args.quick else 3)
+                                                  "classification", 0.4, steps, device,
+                                                  repeats=3 if args.quick else 5, extra=extra)
     print("Conv4 episodes: 5-way 1-shot, 5 query images per class; Conv4 with 64 channels.")
     print(f"speedup_mlp_1step={speedups['mlp_1step']:.2f} speedup_conv4_1step={speedups['conv4_1step']:.2f}")
 

@@ -17,8 +17,10 @@ Lecture §2 gives the two remedies for the cost of differentiating through ``gra
 The inner gradient is ``torch.func.grad``. It keeps the graph of the gradient, as
 ``torch.autograd.grad(..., create_graph=True)`` does (Appendix A), and, unlike
 ``autograd.grad``, it also works under ``torch.func.vmap``, which runs all tasks of a meta-batch
-as one batched computation instead of a Python loop. ``detach()`` on the inner gradient is
-exactly what ``create_graph=False`` does, and that is the first-order approximation.
+as one batched computation instead of a Python loop. Computing the inner gradient under
+``torch.no_grad()`` (no graph for the outer pass, as ``create_graph=False``; ``detach()`` on it
+gives the same numbers at the cost of building that graph first) is the first-order
+approximation.
 """
 from __future__ import annotations
 
@@ -28,11 +30,12 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
-from lecture_utils.models import is_head, parameters_of
+from lecture_utils.models import HEAD, Conv4, SineMLP, is_head, parameters_of
 from lecture_utils.validation import LOSSES, check_batch, check_choice, check_inner_lr, check_inner_steps
 
 APPROXIMATIONS = ("second_order", "first_order", "head_only")
 BATCHINGS = ("auto", "vmap", "loop")
+BODY_THEN_HEAD = (SineMLP, Conv4)  # models whose forward is exactly head(body(x))
 __all__ = ["APPROXIMATIONS", "LOSSES", "MAML", "adapt", "check_choice", "choose_batching", "over_tasks"]
 
 
@@ -43,10 +46,20 @@ def adapt(model: nn.Module, params: dict[str, Tensor], x_spt: Tensor, y_spt: Ten
     ``approx`` chooses what the outer gradient will see:
     ``second_order`` keeps dϕ/dθ = I - α·H (the exact MAML meta-gradient),
     ``first_order`` treats dϕ/dθ as I, ``head_only`` adapts only the head parameters.
+
+    Two shortcuts give the same numbers for less work. First-order computes the inner gradient
+    under ``torch.no_grad()``: no graph is built for the outer pass only to be cut, and
+    ϕ_i = fast - α·g still carries the graph from ``fast`` back to θ. Head-only, for a model
+    whose output is ``head(body(x))`` (``SineMLP``, ``Conv4``), runs the body once per task and
+    takes the inner steps on the head alone, since the body's weights do not move.
     """
     check_choice(approx, APPROXIMATIONS, "approximation")
     steps = check_inner_steps(steps)
     inner_lr = check_inner_lr(inner_lr)
+    if approx == "head_only" and steps > 0 and type(model) in BODY_THEN_HEAD:
+        adapted_head = _adapt_head(model, params, x_spt, y_spt, loss_fn, steps, inner_lr)
+        if adapted_head is not None:
+            return {**params, **adapted_head}
     adapted = [n for n in params if approx != "head_only" or is_head(n)]
 
     def support_loss(fast: dict[str, Tensor], frozen: dict[str, Tensor]) -> Tensor:
@@ -57,11 +70,34 @@ def adapt(model: nn.Module, params: dict[str, Tensor], x_spt: Tensor, y_spt: Ten
     for _ in range(steps):
         fast = {n: phi[n] for n in adapted}
         frozen = {n: p for n, p in phi.items() if n not in fast}
-        grads = grad(support_loss)(fast, frozen)                    # grad(spt_loss, θ), graph kept
         if approx == "first_order":
-            grads = {n: g.detach() for n, g in grads.items()}       # create_graph=False: dϕ/dθ = I
+            with torch.no_grad():                                   # create_graph=False: dϕ/dθ = I
+                grads = grad(support_loss)(fast, frozen)
+        else:
+            grads = grad(support_loss)(fast, frozen)                # grad(spt_loss, θ), graph kept
         phi.update({n: fast[n] - inner_lr * grads[n] for n in adapted})  # ϕ_i = θ - α * grad
     return phi
+
+
+def _adapt_head(model, params, x_spt, y_spt, loss_fn, steps, inner_lr) -> dict[str, Tensor] | None:
+    """Head-only inner loop on the body's features, computed once (with θ's body, so the outer
+    gradient still reaches the body). None when the features do not fit the head: the generic
+    path then runs the full model, whose forward names the problem."""
+    body = {n[len("body."):]: p for n, p in params.items() if n.startswith("body.")}
+    head = {n[len(HEAD):]: p for n, p in params.items() if is_head(n)}
+    if len(body) + len(head) != len(params):
+        return None
+    features = functional_call(model.body, body, (x_spt,))
+    if features.dim() != 2 or features.shape[-1] != model.head.in_features:
+        return None
+
+    def support_loss(fast: dict[str, Tensor]) -> Tensor:
+        return loss_fn(functional_call(model.head, fast, (features,)), y_spt)
+
+    for _ in range(steps):
+        grads = grad(support_loss)(head)                            # graph kept, as second order
+        head = {n: head[n] - inner_lr * grads[n] for n in head}
+    return {HEAD + n: w for n, w in head.items()}
 
 
 def choose_batching(model: nn.Module, batching: str) -> str:
@@ -77,10 +113,17 @@ def choose_batching(model: nn.Module, batching: str) -> str:
 
 def over_tasks(model: nn.Module, batching: str, one_task, *tensors: Tensor):
     """``one_task`` applied to each task (the leading dimension of ``tensors``), its outputs
-    stacked along a new task dimension: one batched computation (vmap) or a Python loop."""
+    stacked along a new task dimension: one batched computation (vmap) or a Python loop.
+    A tensor argument may also be a dict name -> [T, ...] (e.g. adapted weights ϕ_i)."""
     if choose_batching(model, batching) == "vmap":
         return vmap(one_task, randomness="error")(*tensors)
-    return _stack([one_task(*task) for task in zip(*tensors)])
+    tasks = len(next(iter(tensors[0].values())) if isinstance(tensors[0], dict) else tensors[0])
+    return _stack([one_task(*(_task(t, i) for t in tensors)) for i in range(tasks)])
+
+
+def _task(tensors, i: int):
+    """Task ``i`` of a stacked tensor, or of each tensor in a dict name -> [T, ...]."""
+    return {k: t[i] for k, t in tensors.items()} if isinstance(tensors, dict) else tensors[i]
 
 
 def _stack(outputs: list):
@@ -116,6 +159,28 @@ class InnerLoop:
         """Query predictions [T, Q, ...] after adapting on each task's support set: what
         ``training.evaluate`` scores."""
         return self.objective(model, batch, steps)[1]
+
+    def predict_steps(self, model: nn.Module, batch, steps) -> list[Tensor]:
+        """Query predictions after each step count in ``steps`` (e.g. ``(1, 3, 10)``; None is
+        ``inner_steps``), in that order, from one inner loop per task: adapting from 3 steps' ϕ_i by 7 more steps gives
+        the same ϕ_i as 10 steps from θ, so no step is taken twice. Test time only: gradients
+        do not flow to θ (Reptile adapts on the support set alone, as ``predict`` does)."""
+        batch = self.check_batch(batch)
+        counts = [self.inner_steps if s is None else check_inner_steps(s) for s in steps]
+        ordered = sorted(set(counts))
+        params = {n: p.detach() for n, p in parameters_of(model).items()}
+
+        def one_task(x_spt, y_spt, x_qry):
+            phi, done, preds = params, 0, []
+            for count in ordered:
+                phi = self.adapt(model, phi, x_spt, y_spt, count - done) if count > done else phi
+                done = count
+                preds.append(functional_call(model, phi, (x_qry,)))
+            return tuple(preds)
+
+        with torch.no_grad():
+            preds = over_tasks(model, self.batching, one_task, batch.x_spt, batch.y_spt, batch.x_qry)
+        return [preds[ordered.index(c)] for c in counts]
 
 
 @dataclass(frozen=True)

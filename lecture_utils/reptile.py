@@ -85,11 +85,10 @@ class Reptile(InnerLoop):
         batch = self.check_batch(batch)
         return self._query_predictions(model, self.adapted_params(model, batch, steps), batch.x_qry)
 
-    @staticmethod
-    def _query_predictions(model: nn.Module, phis: dict[str, Tensor], x_qry: Tensor) -> Tensor:
+    def _query_predictions(self, model: nn.Module, phis: dict[str, Tensor], x_qry: Tensor) -> Tensor:
+        """f(x_qry, ϕ_i) for every task: one batched call (vmap) or a loop, as ``batching`` says."""
         with torch.no_grad():
-            return torch.stack([functional_call(model, {n: phi[i] for n, phi in phis.items()}, (xq,))
-                                for i, xq in enumerate(x_qry)])
+            return over_tasks(model, self.batching, lambda phi, xq: functional_call(model, phi, (xq,)), phis, x_qry)
 
 
 def gradient_inner_product(model: nn.Module, params: dict[str, Tensor], x_a: Tensor, y_a: Tensor,

@@ -119,18 +119,49 @@ def evaluate(model: nn.Module, algorithm, batches, steps: int | None = None, *,
 
     Non-finite predictions raise an error naming the cause, unless ``allow_non_finite`` is True:
     for studies far outside the training distribution, where an inner loop that diverges on some
-    tasks is the measurement (their losses come back as inf or NaN, to be counted by the caller)."""
-    losses, accs = [], []
+    tasks is the measurement (their losses come back as inf or NaN, to be counted by the caller).
+    For several step counts, ``evaluate_steps`` adapts once instead of once per count."""
+    scores = _Scores()
     for batch in batches:
         with torch.no_grad():  # torch.func.grad in the inner loop still differentiates
             preds = algorithm.predict(model, batch, steps=steps)
+        scores.add(algorithm, batch, preds, allow_non_finite)
+    return scores.result()
+
+
+def evaluate_steps(model: nn.Module, algorithm, batches, steps=(1, 10), *,
+                   allow_non_finite: bool = False) -> dict[int, tuple[Tensor, Tensor | None]]:
+    """``evaluate`` after each step count in ``steps`` from one inner loop per task:
+    ``{steps: (losses [tasks], accuracies [tasks] or None)}``, the same numbers as calling
+    ``evaluate(..., steps=s)`` for each ``s``, at the cost of the largest count alone.
+    ``batches`` must be a list (it is read once per batch, all counts at a time). An algorithm
+    without an inner loop (``BlackBox``) is evaluated once per count with ``evaluate``."""
+    steps = list(dict.fromkeys(steps))
+    if not hasattr(algorithm, "predict_steps"):
+        return {s: evaluate(model, algorithm, batches, s, allow_non_finite=allow_non_finite) for s in steps}
+    scores = {s: _Scores() for s in steps}
+    for batch in batches:
+        for s, preds in zip(steps, algorithm.predict_steps(model, batch, steps)):
+            scores[s].add(algorithm, batch, preds, allow_non_finite)
+    return {s: scores[s].result() for s in steps}
+
+
+class _Scores:
+    """Per-task query losses and accuracies, gathered batch by batch."""
+
+    def __init__(self):
+        self.losses, self.accs = [], []
+
+    def add(self, algorithm, batch, preds: Tensor, allow_non_finite: bool) -> None:
         if not allow_non_finite and not torch.isfinite(preds).all():
             blame_non_finite(batch, "the query predictions after adaptation are NaN or infinite", algorithm)
         task_loss, task_acc = query_metrics(algorithm.task, preds.detach(), as_task_batch(batch).y_qry)
-        losses.append(task_loss)
+        self.losses.append(task_loss)
         if task_acc is not None:
-            accs.append(task_acc)
-    return torch.cat(losses).cpu(), (torch.cat(accs).cpu() if accs else None)
+            self.accs.append(task_acc)
+
+    def result(self) -> tuple[Tensor, Tensor | None]:
+        return torch.cat(self.losses).cpu(), (torch.cat(self.accs).cpu() if self.accs else None)
 
 
 def mean_ci95(values: Tensor) -> tuple[float, float]:

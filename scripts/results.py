@@ -107,7 +107,7 @@ def setting_of(recipe, entry: dict, data: str) -> str:
 def evaluate_checkpoint(name: str, tasks: int, device) -> Row:
     """Load ``name`` through load_pretrained (checksum checked) and evaluate it on test tasks."""
     from lecture_utils.pretrained import RECIPES, checkpoint_path, load_pretrained, task_sampler
-    from lecture_utils.training import evaluate, mean_ci95
+    from lecture_utils.training import evaluate_steps, mean_ci95
 
     import torch
 
@@ -129,8 +129,7 @@ def evaluate_checkpoint(name: str, tasks: int, device) -> Row:
     row = Row(name, recipe.family, method_of(recipe), task_of(recipe), entry,
               "mse" if recipe.family == "sinusoid" else "accuracy", file=checkpoint_path(recipe).name,
               train_steps=train_steps)
-    for steps in steps_list:
-        losses, accs = evaluate(model, recipe.algorithm, batches, steps=steps)
+    for steps, (losses, accs) in evaluate_steps(model, recipe.algorithm, batches, steps_list).items():
         values = losses if accs is None else accs * 100
         row.by_steps[steps] = mean_ci95(values)
     row.seconds = time.perf_counter() - start

@@ -1,0 +1,120 @@
+"""The faster paths give the numbers of the plain ones (issue 14): first-order without the inner
+gradient's outer graph, head-only on features computed once, ``evaluate_steps`` adapting
+incrementally, and Reptile's batched query predictions. Each is compared in float64 with the
+reference written out here as the code was before (one full forward per inner step, re-adapting
+from θ for every step count, a Python loop over tasks)."""
+import pytest
+import torch
+from torch.func import functional_call, grad
+
+from lecture_utils.maml import MAML, adapt
+from lecture_utils.models import Conv4, SineMLP, is_head, parameters_of
+from lecture_utils.reptile import Reptile
+from lecture_utils.training import evaluate, evaluate_steps
+from tests.test_maml import image_batch, regression_batch
+
+
+@pytest.fixture(autouse=True)
+def float64():
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    torch.manual_seed(0)
+    yield
+    torch.set_default_dtype(previous)
+
+
+def reference_adapt(model, params, x_spt, y_spt, *, loss_fn, steps, inner_lr, approx):
+    """``maml.adapt`` as it was: the full model at every step, the first-order gradient detached."""
+    adapted = [n for n in params if approx != "head_only" or is_head(n)]
+
+    def support_loss(fast, frozen):
+        return loss_fn(functional_call(model, {**frozen, **fast}, (x_spt,)), y_spt)
+
+    phi = dict(params)
+    for _ in range(steps):
+        fast = {n: phi[n] for n in adapted}
+        frozen = {n: p for n, p in phi.items() if n not in fast}
+        grads = grad(support_loss)(fast, frozen)
+        if approx == "first_order":
+            grads = {n: g.detach() for n, g in grads.items()}
+        phi.update({n: fast[n] - inner_lr * grads[n] for n in adapted})
+    return phi
+
+
+class ReferenceMAML(MAML):
+    def adapt(self, model, params, x_spt, y_spt, steps=None):
+        return reference_adapt(model, params, x_spt, y_spt, loss_fn=self.loss_fn, inner_lr=self.inner_lr,
+                               steps=self.inner_steps if steps is None else steps, approx=self.approx)
+
+
+def case(net, tasks=3):
+    if net == "mlp":
+        return SineMLP(), regression_batch(tasks=tasks), dict(inner_lr=0.05, inner_steps=3)
+    return Conv4(3, hidden=6), image_batch(tasks=tasks), dict(task="classification", inner_lr=0.4, inner_steps=2)
+
+
+def meta_grad(alg, model, batch):
+    loss, preds = alg.objective(model, batch)
+    return torch.autograd.grad(loss, list(model.parameters())), preds
+
+
+@pytest.mark.parametrize("batching", ["vmap", "loop"])
+@pytest.mark.parametrize("approx", ["first_order", "head_only", "second_order"])
+@pytest.mark.parametrize("net", ["mlp", "conv4"])
+def test_meta_gradient_equals_the_reference(net, approx, batching):
+    model, batch, kw = case(net)
+    got, got_preds = meta_grad(MAML(approx=approx, batching=batching, **kw), model, batch)
+    want, want_preds = meta_grad(ReferenceMAML(approx=approx, batching=batching, **kw), model, batch)
+    torch.testing.assert_close(got_preds, want_preds, rtol=1e-10, atol=1e-12)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_first_order_phi_still_reaches_theta_with_identity_jacobian():
+    """Computing the inner gradient under no_grad must not cut ϕ_i from θ: dϕ/dθ = I."""
+    model, (xs, ys, _, _), _ = case("mlp")
+    params = parameters_of(model)
+    phi = adapt(model, params, xs[0], ys[0], loss_fn=MAML().loss_fn, steps=3, inner_lr=0.05, approx="first_order")
+    ones = torch.autograd.grad(sum(p.sum() for p in phi.values()), list(params.values()))
+    assert all(torch.equal(g, torch.ones_like(g)) for g in ones)
+
+
+def test_head_only_falls_back_to_the_full_model_for_a_wrong_image_size():
+    model = Conv4(3, hidden=6)
+    x = torch.rand(3, 1, 32, 32)
+    with pytest.raises(ValueError, match="28x28"):
+        adapt(model, parameters_of(model), x, torch.arange(3), loss_fn=MAML(task="classification").loss_fn,
+              approx="head_only")
+
+
+@pytest.mark.parametrize("algorithm", ["maml", "first_order", "head_only", "reptile", "pretrained"])
+@pytest.mark.parametrize("net", ["mlp", "conv4"])
+def test_evaluate_steps_equals_evaluate_per_step_count(net, algorithm):
+    model, _, kw = case(net)
+    kw.pop("inner_steps")
+    alg = {"maml": MAML(**kw), "first_order": MAML(approx="first_order", **kw),
+           "head_only": MAML(approx="head_only", **kw), "reptile": Reptile(**kw),
+           "pretrained": MAML(inner_steps=0, **kw)}[algorithm]
+    batches = [case(net, tasks=2)[1], case(net, tasks=3)[1]]
+    steps = (5, 0, 1, None, 3)
+    got = evaluate_steps(model, alg, batches, steps)
+    assert list(got) == list(steps)
+    for s in steps:
+        want = evaluate(model, alg, batches, s)
+        torch.testing.assert_close(got[s][0], want[0], rtol=1e-10, atol=1e-12)
+        if want[1] is None:
+            assert got[s][1] is None
+        else:
+            torch.testing.assert_close(got[s][1], want[1])
+
+
+@pytest.mark.parametrize("batching", ["vmap", "loop"])
+@pytest.mark.parametrize("net", ["mlp", "conv4"])
+def test_reptile_query_predictions_equal_the_per_task_loop(net, batching):
+    model, batch, kw = case(net)
+    alg = Reptile(batching=batching, **kw)
+    phis = alg.adapted_params(model, batch)
+    want = torch.stack([functional_call(model, {n: phi[i] for n, phi in phis.items()}, (xq,))
+                        for i, xq in enumerate(batch[2])])
+    torch.testing.assert_close(alg.predict(model, batch), want, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(alg.objective(model, batch)[1], want, rtol=1e-10, atol=1e-12)
