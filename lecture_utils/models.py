@@ -20,12 +20,15 @@ HEAD = "head."
 
 
 class SineMLP(nn.Module):
-    """1-40-40-1 ReLU network for sinusoid regression (Finn et al. 2017, §5.1)."""
+    """1-40-40-1 ReLU network for sinusoid regression (Finn et al. 2017, §5.1). ``dtype=torch.float64``
+    builds it in double precision, for live training in a notebook whose printed digits must not
+    depend on the CPU's rounding."""
 
-    def __init__(self, hidden: int = 40):
+    def __init__(self, hidden: int = 40, dtype: torch.dtype | None = None):
         super().__init__()
-        self.body = nn.Sequential(nn.Linear(1, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
-        self.head = nn.Linear(hidden, 1)
+        self.body = nn.Sequential(nn.Linear(1, hidden, dtype=dtype), nn.ReLU(),
+                                  nn.Linear(hidden, hidden, dtype=dtype), nn.ReLU())
+        self.head = nn.Linear(hidden, 1, dtype=dtype)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.body(x))

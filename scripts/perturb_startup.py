@@ -5,7 +5,9 @@
 # notebook with different rounding in the last bits; nudging the weights exposes, on one
 # machine, every printed number that such rounding would change. The product code is untouched.
 #
-# What is nudged, by the factor 1 + $MAML_LECTURE_NUDGE (default 2e-7):
+# What is nudged, by the factor 1 + $MAML_LECTURE_NUDGE (default 2e-7) for float32 tensors, and by
+# the same number of ulps of their own type for others (float64: 1 + 2e-7 * eps64 / eps32, about
+# 4e-16), since another CPU's rounding differs in the last bits of whatever precision runs:
 # - fresh parameters of torch's layers: after each ``reset_parameters`` / ``_reset_parameters``
 #   (Linear, Conv2d, MultiheadAttention, LayerNorm, BatchNorm, ...), every parameter whose value
 #   the reset changed (a Transformer's re-initialisation of its children included);
@@ -24,14 +26,18 @@ def _maml_lecture_nudge_weights():
     import torch
     from torch import nn
 
-    factor = 1.0 + float(os.environ.get("MAML_LECTURE_NUDGE", "2e-7"))
+    nudge32 = float(os.environ.get("MAML_LECTURE_NUDGE", "2e-7"))
+    factor = 1.0 + nudge32
     mark = "_maml_lecture_nudged"
+
+    def factor_for(t):  # the same number of ulps in the tensor's own precision
+        return 1.0 + nudge32 * torch.finfo(t.dtype).eps / torch.finfo(torch.float32).eps
 
     def nudge(params):
         with torch.no_grad():
             for p in params:
                 if p.is_floating_point():
-                    p.mul_(factor)
+                    p.mul_(factor_for(p))
                     setattr(p, mark, True)
 
     resetting = set()  # ids of modules inside a reset: a subclass's reset calling super() nudges once
@@ -85,7 +91,7 @@ def _maml_lecture_nudge_weights():
     def nudged_load_state_dict(self, state_dict, *args, **kwargs):
         with torch.no_grad():
             nudged = type(state_dict)(
-                (k, v * factor if isinstance(v, torch.Tensor) and v.is_floating_point() else v)
+                (k, v * factor_for(v) if isinstance(v, torch.Tensor) and v.is_floating_point() else v)
                 for k, v in state_dict.items())
         if hasattr(state_dict, "_metadata"):
             nudged._metadata = state_dict._metadata
