@@ -34,8 +34,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .characters import CharacterSet, split_characters, with_rotations
-from .files import atomic_write, sha256_of
+from lecture_utils.characters import CharacterSet, split_characters, with_rotations
+from lecture_utils.files import atomic_write, sha256_of
 
 __all__ = ["ARCHIVES", "ARCHIVE_CHECKSUMS", "DOWNLOAD_URL", "OMNIGLOT_ENV", "IMAGE_SIZE", "VENDORED_DIR",
            "VENDORED_ARCHIVES", "load_vendored_omniglot", "load_omniglot", "download_omniglot",

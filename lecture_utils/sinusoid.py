@@ -19,7 +19,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from .tasks import TaskBatch, check_count, check_cpu_generator, check_task_index
+from lecture_utils.tasks import TaskBatch, batch_task, batch_to, check_count, check_cpu_generator
 
 
 def sinusoid(x: Tensor, amplitude, phase) -> Tensor:
@@ -51,12 +51,11 @@ class SinusoidBatch(NamedTuple):
 
     def to(self, device) -> SinusoidBatch:
         """The same tasks on ``device``."""
-        return SinusoidBatch(*(tensor.to(device) for tensor in self))
+        return batch_to(self, device)
 
     def task(self, i: int) -> SinusoidBatch:
         """Task ``i`` alone, keeping a leading task dimension of 1 (negative ``i`` counts from the end)."""
-        i = check_task_index(i, len(self.amplitude))
-        return SinusoidBatch(*(tensor[i:i + 1] for tensor in self))
+        return batch_task(self, i)
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,22 @@ class TaskBatch(NamedTuple):
 
     def to(self, device) -> TaskBatch:
         """The same tasks on ``device``."""
-        return TaskBatch(*(tensor.to(device) for tensor in self))
+        return batch_to(self, device)
 
     def task(self, i: int) -> TaskBatch:
         """Task ``i`` alone, keeping a leading task dimension of 1 (negative ``i`` counts from the end)."""
-        i = check_task_index(i, len(self.x_spt))
-        return TaskBatch(*(tensor[i:i + 1] for tensor in self))
+        return batch_task(self, i)
+
+
+def batch_to(batch, device):
+    """A batch of any NamedTuple of per-task tensors (``TaskBatch``, ``SinusoidBatch``) on ``device``."""
+    return type(batch)(*(tensor.to(device) for tensor in batch))
+
+
+def batch_task(batch, i: int):
+    """Task ``i`` of a NamedTuple batch of per-task tensors, with its leading task dimension of 1."""
+    i = check_task_index(i, len(batch[0]))
+    return type(batch)(*(tensor[i:i + 1] for tensor in batch))
 
 
 def check_task_index(i: int, num_tasks: int) -> int:
