@@ -57,7 +57,7 @@ import torch.nn.functional as F
 from torch.func import functional_call, vmap
 
 from lecture_utils.cost import _sync, graph_saved_bytes
-from lecture_utils.device import get_device
+from lecture_utils.device import get_device, seed_everything
 from lecture_utils.maml import MAML
 from lecture_utils.models import Conv4, SineMLP
 from lecture_utils.sinusoid import SinusoidTasks
@@ -228,12 +228,13 @@ def main():
     args = parser.parse_args()
     device = get_device(args.device, source="--device")
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
+    seed_everything(0)  # as the notebooks: full float32 on NVIDIA GPUs (no TF32 convolutions)
     g = torch.Generator().manual_seed(0)
     conv_tasks = 8 if args.quick else 32
     load = " ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     print(f"device: {device}; threads: {torch.get_num_threads()} (OMP_NUM_THREADS="
-          f"{os.environ.get('OMP_NUM_THREADS', 'unset')}); load average {load}; torch {torch.__version__}")
+          f"{os.environ.get('OMP_NUM_THREADS', 'unset')}); load average {load}; torch {torch.__version__}"
+          + (f"; TF32 convolutions {torch.backends.cudnn.allow_tf32}" if device.type == "cuda" else ""))
     print(f"{'case':<26} {'impl':<9} {'ms/grad':>10} {'min-max':>17} {'saved MiB':>10} {'cuda MiB':>9} "
           f"{'vs loop':>9} {'grad diff':>10}")
     speedups = {}
