@@ -19,7 +19,8 @@ from __future__ import annotations
 import math
 from numbers import Real
 
-__all__ = ["verdict", "check_close", "check_equal", "call_student", "as_number", "count_gradients"]
+__all__ = ["verdict", "check_close", "check_equal", "call_student", "as_number", "student_number",
+           "count_gradients"]
 
 
 def verdict(ok: bool, success: str, hint: str) -> bool:
@@ -57,6 +58,18 @@ def as_number(value, what: str) -> float | None:
         verdict(False, "", f"{what} should be a finite number, not {value!r}.")
         return None
     return float(value)
+
+
+def student_number(fn, *args, name: str, none_hint: str) -> float | None:
+    """Call a student's function that must return one number: the number as a float, or None after
+    printing the "Not yet" line (it raised, returned None, or returned something else)."""
+    ran, got = call_student(fn, *args, name=name)
+    if not ran:
+        return None
+    if got is None:
+        verdict(False, "", f"{name} returned None: {none_hint}")
+        return None
+    return as_number(got, f"the value {name} returned")
 
 
 class count_gradients:

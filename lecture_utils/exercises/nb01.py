@@ -18,7 +18,7 @@ import math
 
 import torch
 
-from lecture_utils.exercises import as_number, call_student, check_close, verdict
+from lecture_utils.exercises import as_number, check_close, student_number, verdict
 
 
 def _closed_form(w, x_spt, y_spt, x_qry, y_qry, alpha):
@@ -83,13 +83,8 @@ def check_meta_gradient(meta_gradient) -> None:
     for i, (w0, *data, alpha) in enumerate(_random_problems()):
         w = torch.tensor(w0, dtype=torch.float64, requires_grad=True)
         x_spt, y_spt, x_qry, y_qry = (torch.tensor(d, dtype=torch.float64) for d in data)
-        ran, got = call_student(meta_gradient, w, x_spt, y_spt, x_qry, y_qry, alpha, name="meta_gradient")
-        if not ran:
-            return
-        if got is None:
-            verdict(False, "", "meta_gradient returned None: return the gradient (fill in the TODO).")
-            return
-        value = as_number(got, "the value meta_gradient returned")
+        value = student_number(meta_gradient, w, x_spt, y_spt, x_qry, y_qry, alpha, name="meta_gradient",
+                               none_hint="return the gradient (fill in the TODO).")
         if value is None:
             return
         _, _, exact, first = (float(v) for v in _closed_form(w0, x_spt, y_spt, x_qry, y_qry, alpha))

@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from lecture_utils.exercises import as_number, call_student, count_gradients, verdict
+from lecture_utils.exercises import call_student, count_gradients, student_number, verdict
 
 __all__ = ["check_reptile_update", "check_one_step_coefficient", "check_k_step_coefficients",
            "check_examples_seen"]
@@ -75,13 +75,8 @@ def check_one_step_coefficient(one_step_coefficient) -> None:
     batch = SinusoidTasks().sample(6, 5, 5, torch.Generator().manual_seed(17))
     inner_lr = 0.023
     with count_gradients(model.parameters()) as counter:
-        ran, c = call_student(one_step_coefficient, model, batch, inner_lr, name="one_step_coefficient")
-    if not ran:
-        return
-    if c is None:
-        verdict(False, "", "one_step_coefficient returned None: return the number c.")
-        return
-    value = as_number(c, "the value one_step_coefficient returned")
+        value = student_number(one_step_coefficient, model, batch, inner_lr, name="one_step_coefficient",
+                               none_hint="return the number c.")
     if value is None:
         return
     if math.isclose(value, -0.01, rel_tol=1e-3):

@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from lecture_utils.exercises import as_number, call_student, count_gradients, verdict
+from lecture_utils.exercises import count_gradients, student_number, verdict
 
 
 def check_mse_grad(mse_grad) -> None:
@@ -26,13 +26,7 @@ def check_mse_grad(mse_grad) -> None:
         w = torch.tensor(w0, dtype=torch.float64, requires_grad=True)
         x, y = torch.tensor(xs, dtype=torch.float64), torch.tensor(ys, dtype=torch.float64)
         with count_gradients([w]) as counter:
-            ran, got = call_student(mse_grad, w, x, y, name="mse_grad")
-        if not ran:
-            return
-        if got is None:
-            verdict(False, "", "mse_grad returned None: return the gradient.")
-            return
-        value = as_number(got, "the value mse_grad returned")
+            value = student_number(mse_grad, w, x, y, name="mse_grad", none_hint="return the gradient.")
         if value is None:
             return
         want = float((2 * x * (w0 * x - y)).mean())
