@@ -154,15 +154,6 @@ def test_save_checkpoint_removes_the_part_files_a_killed_save_left(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.pt.xyz.part", "sine.pt"]
 
 
-@pytest.fixture
-def tmp_checkpoints(tmp_path, monkeypatch):
-    folder = tmp_path / "checkpoints"
-    folder.mkdir()
-    monkeypatch.setattr(pretrained, "CHECKPOINTS", folder)
-    monkeypatch.setattr(pretrained, "MANIFEST", folder / "manifest.json")
-    return folder
-
-
 def _recorded_pair(folder: Path):
     path = folder / "sine.pt"
     save_checkpoint(path, SineMLP(), {"name": "old"})

@@ -13,13 +13,7 @@ from lecture_utils.reptile import Reptile
 APPROXES = ["second_order", "first_order", "head_only"]
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    torch.manual_seed(0)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64")  # tests/conftest.py
 
 
 def regression_batch(tasks=3, k=5, q=7, seed=0):

@@ -110,16 +110,6 @@ def test_entry_scores_are_finite_numbers():
 
 # --- load_pretrained on a temporary copy ------------------------------------------------------
 
-@pytest.fixture
-def tmp_checkpoints(tmp_path, monkeypatch):
-    """An empty checkpoints folder that load_pretrained uses instead of the repository's."""
-    folder = tmp_path / "checkpoints"
-    folder.mkdir()
-    monkeypatch.setattr(pretrained, "CHECKPOINTS", folder)
-    monkeypatch.setattr(pretrained, "MANIFEST", folder / "manifest.json")
-    return folder
-
-
 def _sine_recipe():
     return next((r for r in RECIPES.values() if r.family == "sinusoid"), None) or pytest.skip("no sinusoid recipe")
 

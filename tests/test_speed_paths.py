@@ -14,13 +14,7 @@ from lecture_utils.training import evaluate, evaluate_steps
 from tests.test_maml import image_batch, regression_batch
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    torch.manual_seed(0)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64")  # tests/conftest.py
 
 
 def reference_adapt(model, params, x_spt, y_spt, *, loss_fn, steps, inner_lr, approx):
