@@ -156,9 +156,9 @@ class InnerLoop:
         return check_batch(self.task, batch)
 
     def predict(self, model: nn.Module, batch, steps: int | None = None) -> Tensor:
-        """Query predictions [T, Q, ...] after adapting on each task's support set: what
-        ``training.evaluate`` scores."""
-        return self.objective(model, batch, steps)[1]
+        """Query predictions [T, Q, ...] after adapting on each task's support set (``steps``,
+        default ``inner_steps``): what ``training.evaluate`` scores."""
+        return self.predict_steps(model, batch, [steps])[0]
 
     def predict_steps(self, model: nn.Module, batch, steps) -> list[Tensor]:
         """Query predictions after each step count in ``steps`` (e.g. ``(1, 3, 10)``; None is

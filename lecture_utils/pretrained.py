@@ -27,6 +27,7 @@ from torch import nn
 
 from lecture_utils.checkpoints import load_checkpoint, sha256_of, write_checkpoint
 from lecture_utils.device import get_device
+from lecture_utils.episodes import EpisodeSampler, character_source, load_characters
 from lecture_utils.files import temporary_beside
 from lecture_utils.recipes import RECIPES, Recipe, UnknownModel, recipe
 from lecture_utils.sinusoid import SinusoidTasks
@@ -38,7 +39,6 @@ LOCK_TIMEOUT_S = 120.0
 
 
 def data_source(r: Recipe) -> str:
-    from lecture_utils.episodes import character_source
     return "sinusoid" if r.family == "sinusoid" else character_source()
 
 
@@ -52,7 +52,6 @@ def task_sampler(r: Recipe, split: str, device):
     if r.family == "sinusoid":
         family = SinusoidTasks()
         return lambda g, n=r.meta_batch: family.sample(n, r.k_shot, r.k_query, g, device)
-    from lecture_utils.episodes import EpisodeSampler, load_characters
     sampler = EpisodeSampler(load_characters(split, verbose=False), r.n_way, r.k_shot, r.k_query)
     return lambda g, n=r.meta_batch: sampler.sample(n, g, device)
 

@@ -70,7 +70,8 @@ class Reptile(InnerLoop):
         """A surrogate whose θ-gradient is θ - mean_i(ϕ_i), and each task's query predictions
         after adaptation (for monitoring; they do not enter the gradient). With
         ``adapt_on="support+query"`` ϕ_i has seen the query examples too, so these predictions
-        are training-set predictions; ``predict`` gives the honest test-time ones."""
+        are training-set predictions; ``predict`` (adapting on the support set alone) gives the honest
+        test-time ones."""
         batch = self.check_batch(batch)
         if self.adapt_on == "support+query":
             batch = TaskBatch(torch.cat([batch.x_spt, batch.x_qry], 1), torch.cat([batch.y_spt, batch.y_qry], 1),
@@ -79,11 +80,6 @@ class Reptile(InnerLoop):
         phis = self.adapted_params(model, batch, steps)
         surrogate = sum(0.5 * ((p - phis[n].mean(0)) ** 2).sum() for n, p in theta.items())
         return surrogate, self._query_predictions(model, phis, batch.x_qry)
-
-    def predict(self, model: nn.Module, batch, steps: int | None = None) -> Tensor:
-        """Query predictions after ``steps`` (default ``inner_steps``) SGD steps on the support set alone."""
-        batch = self.check_batch(batch)
-        return self._query_predictions(model, self.adapted_params(model, batch, steps), batch.x_qry)
 
     def _query_predictions(self, model: nn.Module, phis: dict[str, Tensor], x_qry: Tensor) -> Tensor:
         """f(x_qry, ϕ_i) for every task: one batched call (vmap) or a loop, as ``batching`` says."""

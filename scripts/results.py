@@ -142,19 +142,10 @@ def collect(tasks: int, device, only: list[str] | None = None, log=print) -> tup
 
     manifest = pretrained.read_manifest()
     rows, missing, used = [], [], set()
-    source = {}  # the character data source, looked up once (it loads the characters)
-
-    def path_of(recipe) -> Path:
-        if recipe.family == "sinusoid":
-            return pretrained.checkpoint_path(recipe)
-        if "characters" not in source:
-            source["characters"] = pretrained.data_source(recipe)
-        return pretrained.CHECKPOINTS / f"{recipe.name}-{source['characters']}.pt"
-
     for name, recipe in sorted(pretrained.RECIPES.items(), key=lambda kv: (kv[1].notebook, kv[0])):
         if only and name not in only:
             continue
-        path = path_of(recipe)
+        path = pretrained.checkpoint_path(recipe)  # names the data source without loading it
         if not path.exists():
             missing.append(f"`{name}` (notebook {recipe.notebook}): no `{path.name}` yet")
             continue
