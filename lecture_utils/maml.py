@@ -34,9 +34,9 @@ from lecture_utils.models import HEAD, Conv4, SineMLP, is_head, parameters_of
 from lecture_utils.validation import LOSSES, check_batch, check_choice, check_inner_lr, check_inner_steps
 
 APPROXIMATIONS = ("second_order", "first_order", "head_only")
-BATCHINGS = ("auto", "vmap", "loop")
+BATCHINGS = ("auto", "vmap", "loop", "expand")
 BODY_THEN_HEAD = (SineMLP, Conv4)  # models whose forward is exactly head(body(x))
-__all__ = ["APPROXIMATIONS", "LOSSES", "MAML", "adapt", "check_choice", "choose_batching", "over_tasks"]
+__all__ = ["APPROXIMATIONS", "LOSSES", "MAML", "adapt", "adapt_tasks", "check_choice", "choose_batching", "over_tasks"]
 
 
 def adapt(model: nn.Module, params: dict[str, Tensor], x_spt: Tensor, y_spt: Tensor, *,
@@ -100,22 +100,56 @@ def _adapt_head(model, params, x_spt, y_spt, loss_fn, steps, inner_lr) -> dict[s
     return {HEAD + n: w for n, w in head.items()}
 
 
+def adapt_tasks(model: nn.Module, params: dict[str, Tensor], x_spt: Tensor, y_spt: Tensor, *,
+                loss_fn, steps: int = 1, inner_lr: float = 0.01, approx: str = "second_order") -> dict[str, Tensor]:
+    """``adapt`` for all T tasks at once (``batching="expand"``): ϕ_i stacked as name -> [T, ...].
+
+    θ is expanded into one view per task. Each inner step runs the T support losses as one
+    vmapped forward pass and takes a single ``torch.autograd.grad`` of their sum: task i's loss
+    depends on its own copy only, so copy i receives task i's gradient, the same ϕ_i as ``adapt``
+    gives one task at a time. ``create_graph=True`` keeps dϕ/dθ for second order; first order
+    takes the gradient without it (dϕ/dθ = I); head-only differentiates the head's copies only.
+    """
+    check_choice(approx, APPROXIMATIONS, "approximation")
+    steps = check_inner_steps(steps)
+    inner_lr = check_inner_lr(inner_lr)
+    # Under torch.no_grad (evaluation) the inner steps still need gradients, but no graph for θ.
+    keep_graph = approx != "first_order" and torch.is_grad_enabled()
+    adapted = [n for n in params if approx != "head_only" or is_head(n)]
+
+    def support_loss(weights: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+        return loss_fn(functional_call(model, weights, (x,)), y)        # spt_loss of one task
+
+    with torch.enable_grad():
+        phi = {n: (p if p.requires_grad or n not in adapted else p.detach().requires_grad_()).expand(len(x_spt), *p.shape)
+               for n, p in params.items()}                              # ϕ_i starts at θ
+        for _ in range(steps):
+            losses = vmap(support_loss)(phi, x_spt, y_spt)              # [T]
+            grads = torch.autograd.grad(losses.sum(), [phi[n] for n in adapted], create_graph=keep_graph)
+            phi.update({n: phi[n] - inner_lr * g for n, g in zip(adapted, grads)})  # ϕ_i = θ - α * grad
+    return phi
+
+
 def choose_batching(model: nn.Module, batching: str) -> str:
-    """``auto``: vmap for the MLP, and for every model on a GPU, where one batched kernel beats many
-    small ones; for convolutional nets on the CPU the per-task loop was faster (grouped
-    convolutions under vmap cost more than they save; see ``benchmarks/meta_gradient.py``)."""
+    """``auto``: on a GPU, vmap for every model (one batched kernel beats many small ones); on the
+    CPU, ``expand`` for the MLP and the per-task loop for convolutional nets, whose time goes
+    into the convolution and batch-norm arithmetic rather than into Python (measured by
+    ``benchmarks/meta_gradient.py``: on 1 CPU thread, for the sinusoid MLP, expand is 8-9x the
+    per-task loop and vmap 5-7x; for Conv4 every batched form is slower than the loop)."""
     if batching != "auto":
         return batching
-    has_conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
-    on_gpu = any(p.is_cuda for p in model.parameters())
-    return "loop" if has_conv and not on_gpu else "vmap"
+    if any(p.is_cuda for p in model.parameters()):
+        return "vmap"
+    return "loop" if any(isinstance(m, nn.Conv2d) for m in model.modules()) else "expand"
 
 
 def over_tasks(model: nn.Module, batching: str, one_task, *tensors: Tensor):
     """``one_task`` applied to each task (the leading dimension of ``tensors``), its outputs
     stacked along a new task dimension: one batched computation (vmap) or a Python loop.
-    A tensor argument may also be a dict name -> [T, ...] (e.g. adapted weights ϕ_i)."""
-    if choose_batching(model, batching) == "vmap":
+    A tensor argument may also be a dict name -> [T, ...] (e.g. adapted weights ϕ_i).
+    ``expand`` batches the whole meta-objective (``MAML.objective``); anything else it is asked to
+    batch (test-time predictions, Reptile's inner SGD) keeps no outer graph and runs under vmap."""
+    if choose_batching(model, batching) in ("vmap", "expand"):
         return vmap(one_task, randomness="error")(*tensors)
     tasks = len(next(iter(tensors[0].values())) if isinstance(tensors[0], dict) else tensors[0])
     return _stack([one_task(*(_task(t, i) for t in tensors)) for i in range(tasks)])
@@ -189,8 +223,10 @@ class MAML(InnerLoop):
 
     ``objective(model, batch)`` returns the mean query loss over the tasks, whose gradient with
     respect to θ is the meta-gradient, and the query predictions ``[T, Q, ...]``. ``batching``
-    is ``"vmap"`` (all tasks as one batched computation), ``"loop"`` (a Python loop over tasks)
-    or ``"auto"`` (the faster one for the model, as measured by ``benchmarks/meta_gradient.py``).
+    is ``"vmap"`` (all tasks as one batched computation, each adapting with ``torch.func.grad``),
+    ``"expand"`` (θ copied per task, one ``autograd.grad`` for all tasks: ``adapt_tasks``),
+    ``"loop"`` (a Python loop over tasks) or ``"auto"`` (the fastest for the model and device, as
+    measured by ``benchmarks/meta_gradient.py``). All give the same meta-gradient.
     """
 
     task: str = "regression"
@@ -218,6 +254,16 @@ class MAML(InnerLoop):
         """Mean query loss over the meta-batch (its θ-gradient is the meta-gradient)."""
         batch = self.check_batch(batch)
         params = parameters_of(model)
+        if choose_batching(model, self.batching) == "expand":
+            phi = adapt_tasks(model, params, batch.x_spt, batch.y_spt, loss_fn=self.loss_fn, inner_lr=self.inner_lr,
+                              steps=self.inner_steps if steps is None else steps, approx=self.approx)
+
+            def query(weights, x_qry, y_qry):
+                pred = functional_call(model, weights, (x_qry,))        # f(x_qry, ϕ_i)
+                return self.loss_fn(pred, y_qry), pred
+
+            losses, preds = vmap(query)(phi, batch.x_qry, batch.y_qry)
+            return losses.mean(), preds
 
         def one_task(x_spt, y_spt, x_qry, y_qry):
             return self.query(model, params, x_spt, y_spt, x_qry, y_qry, steps)

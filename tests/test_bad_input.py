@@ -41,7 +41,7 @@ def images(tasks=2, n_way=3, size=28, seed=0):
 
 # --- silent wrong results -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("batching", ["loop", "vmap"])
+@pytest.mark.parametrize("batching", ["loop", "vmap", "expand"])
 @pytest.mark.parametrize("algorithm", [MAML, Reptile])
 def test_support_and_query_with_different_task_counts_are_refused(algorithm, batching):
     torch.manual_seed(0)
@@ -235,14 +235,18 @@ def test_the_manifest_lock_times_out_with_a_clear_error(tmp_checkpoints):
 
 # --- command lines: every name checked before any work -------------------------------------------
 
-def test_pretrained_cli_checks_every_name_before_training(monkeypatch, capsys):
+@pytest.mark.parametrize("bad", [["misspelt"], ["--jobs", "0"]])
+def test_reproduce_cli_checks_its_arguments_before_any_work(monkeypatch, capsys, bad):
+    from lecture_utils import reproduce
+
     good = sorted(pretrained.RECIPES)[0]
-    monkeypatch.setattr(pretrained, "train", lambda *a, **k: pytest.fail("trained before checking the names"))
+    for slow in ("train", "seconds_per_iteration"):
+        monkeypatch.setattr(reproduce, slow, lambda *a, **k: pytest.fail("worked before checking the arguments"))
     with pytest.raises(SystemExit) as exit_:
-        pretrained.main([good, "misspelt"])
+        reproduce.main([good, *bad])
     assert exit_.value.code != 0
     err = capsys.readouterr().err
-    assert "'misspelt'" in err and good in err
+    assert ("'misspelt'" in err and good in err) if bad == ["misspelt"] else "--jobs must be at least 1" in err
 
 
 def _results_script():

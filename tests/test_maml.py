@@ -150,16 +150,17 @@ def test_reptile_update_is_epsilon_times_phi_minus_theta(steps):
             torch.testing.assert_close(epsilon * (phi[name] - theta[name]), -epsilon * alg.inner_lr * g)
 
 
+@pytest.mark.parametrize("batching", ["vmap", "expand"])
 @pytest.mark.parametrize("approx", APPROXES)
 @pytest.mark.parametrize("net", ["mlp", "conv4"])
-def test_vmap_batched_meta_gradient_equals_per_task_loop(approx, net):
+def test_batched_meta_gradient_equals_per_task_loop(approx, net, batching):
     if net == "mlp":
         model, batch, kw = SineMLP(), regression_batch(tasks=4), dict(inner_lr=0.05, inner_steps=2)
     else:
         model, batch, kw = Conv4(3, hidden=6), image_batch(tasks=3), dict(task="classification", inner_lr=0.4)
-    vmapped = meta_grad(MAML(approx=approx, batching="vmap", **kw), model, batch)
+    batched = meta_grad(MAML(approx=approx, batching=batching, **kw), model, batch)
     looped = meta_grad(MAML(approx=approx, batching="loop", **kw), model, batch)
-    for a, b in zip(vmapped, looped):
+    for a, b in zip(batched, looped):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-9)
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.func import functional_call, grad
 
-from lecture_utils.maml import MAML, adapt
+from lecture_utils.maml import MAML, adapt, choose_batching
 from lecture_utils.models import Conv4, SineMLP, is_head, parameters_of
 from lecture_utils.reptile import Reptile
 from lecture_utils.training import evaluate, evaluate_steps
@@ -52,7 +52,7 @@ def meta_grad(alg, model, batch):
     return torch.autograd.grad(loss, list(model.parameters())), preds
 
 
-@pytest.mark.parametrize("batching", ["vmap", "loop"])
+@pytest.mark.parametrize("batching", ["vmap", "loop", "expand"])
 @pytest.mark.parametrize("approx", ["first_order", "head_only", "second_order"])
 @pytest.mark.parametrize("net", ["mlp", "conv4"])
 def test_meta_gradient_equals_the_reference(net, approx, batching):
@@ -62,6 +62,27 @@ def test_meta_gradient_equals_the_reference(net, approx, batching):
     torch.testing.assert_close(got_preds, want_preds, rtol=1e-10, atol=1e-12)
     for a, b in zip(got, want):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("steps", [0, 1, 3])
+@pytest.mark.parametrize("approx", ["first_order", "head_only", "second_order"])
+def test_expand_under_no_grad_matches_the_loop(approx, steps):
+    """``batching="expand"`` takes its inner gradients with autograd; evaluated under
+    torch.no_grad (as the shift widget does) it must still adapt, and build no graph."""
+    model, batch, kw = case("mlp")
+    kw["inner_steps"] = steps
+    with torch.no_grad():
+        got = MAML(approx=approx, batching="expand", **kw).objective(model, batch)
+    want = MAML(approx=approx, batching="loop", **kw).objective(model, batch)
+    assert not got[0].requires_grad and not got[1].requires_grad
+    torch.testing.assert_close(got[0], want[0].detach(), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(got[1], want[1].detach(), rtol=1e-10, atol=1e-12)
+
+
+def test_auto_batching_is_expand_for_the_mlp_and_the_loop_for_conv4_on_the_cpu():
+    assert choose_batching(SineMLP(), "auto") == "expand"
+    assert choose_batching(Conv4(3, hidden=4), "auto") == "loop"
+    assert choose_batching(SineMLP(), "vmap") == "vmap"
 
 
 def test_first_order_phi_still_reaches_theta_with_identity_jacobian():
