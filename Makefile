@@ -37,9 +37,11 @@ BROWSER_STAMP := $(VENV)/.installed-browser
 # points at another Chromium or Chrome; BROWSER_ARGS passes options (see scripts/browser_test.py -h).
 CHROMIUM ?= /usr/bin/chromium
 BROWSER_ARGS ?=
-# `make present PRESENT_ARGS="--port=8866 --no-browser"`; `make reproduce MODELS="sine_maml_k10"`.
+# `make present PRESENT_ARGS="--port=8866 --no-browser"`; `make reproduce MODELS="sine_maml_k10"`;
+# `make reproduce JOBS=2` trains two models at once (one per core on a 2-core laptop).
 PRESENT_ARGS ?=
 MODELS ?=
+JOBS ?= 1
 RESULTS_ARGS ?=
 
 .PHONY: lab test test-perturbed notebooks venv test-browser chromium present html results reproduce
@@ -87,7 +89,7 @@ results: $(STAMP)
 	$(BIN)/python scripts/results.py $(RESULTS_ARGS)
 
 reproduce: $(STAMP)
-	$(BIN)/python -m lecture_utils.pretrained $(MODELS)
+	$(BIN)/python -m lecture_utils.pretrained $(MODELS) --jobs $(JOBS) --report results/REPRODUCE.md
 	$(MAKE) results
 
 $(BROWSER_STAMP): $(STAMP)

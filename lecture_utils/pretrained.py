@@ -6,14 +6,15 @@ task family, and the training budget. ``load_pretrained(name)`` loads the commit
 ``retrain=True`` (or when no checkpoint exists, e.g. for real Omniglot) it trains from
 scratch with a progress bar and saves. Retrain everything from the command line with::
 
-    python -m lecture_utils.pretrained [NAME ...] [--device cuda]
+    python -m lecture_utils.pretrained [NAME ...] [--device cuda] [--jobs 2] [--plan]
+
+(``reproduce.py``: a measured plan first, then one or several training processes.)
 
 Character models are stored per data source (``omniglot-minimal``, the shipped archives, or
 ``omniglot``, a full download): weights trained on one are never used for the other.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -69,13 +70,14 @@ def held_out_score(r: Recipe, model: nn.Module, device, split: str = "val") -> d
             "ci95": round(half, 4)}
 
 
-def train(r: Recipe, device=None, progress: bool = True) -> tuple[nn.Module, dict]:
-    """Train ``r`` from scratch; return the model and its manifest entry."""
+def train(r: Recipe, device=None, progress: bool = True, position: int | None = None) -> tuple[nn.Module, dict]:
+    """Train ``r`` from scratch; return the model and its manifest entry (``position``: the row
+    of its progress bar when several are shown)."""
     device = get_device(device) if not isinstance(device, torch.device) else device
     model = r.build().to(device)
     start = time.perf_counter()
     meta_train(model, r.algorithm, task_sampler(r, "train", device), r.iterations, r.meta_lr,
-               seed=r.seed, progress=progress, desc=r.name)
+               seed=r.seed, progress=progress, desc=r.name, position=position)
     minutes = (time.perf_counter() - start) / 60
     info = {"recipe": r.describe(), "data": data_source(r), "score": held_out_score(r, model, device),
             "command": f"python -m lecture_utils.pretrained {r.name}",
@@ -192,22 +194,7 @@ def load_pretrained(name: str, device=None, retrain: bool = False, progress: boo
     return model, save_and_record(path, model, {"name": name}, info)
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description="Retrain the notebooks' models and update the manifest.")
-    parser.add_argument("names", nargs="*", help=f"models to train (default: all): {', '.join(RECIPES)}")
-    parser.add_argument("--device", default=None)
-    args = parser.parse_args(argv)
-    unknown = [name for name in args.names if name not in RECIPES]
-    if unknown:  # before any training: a typo in the last name must not cost the first one's minutes
-        parser.error(f"unknown model(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(RECIPES))}")
-    device = get_device(args.device, source="--device" if args.device else None)
-    read_manifest()  # an invalid manifest fails now, not after training
-    for name in args.names or list(RECIPES):
-        _, entry = load_pretrained(name, device, retrain=True)
-        score = entry["score"]
-        print(f"{name}: {score['metric']} {score['mean']} ± {score['ci95']} "
-              f"({entry['minutes']} min on {entry['device']})")
-
-
 if __name__ == "__main__":
-    main()
+    from lecture_utils.reproduce import main
+
+    raise SystemExit(main())

@@ -67,13 +67,15 @@ def blame_non_finite(batch, what: str, algorithm, meta_lr: float | None = None) 
 def meta_train(model: nn.Module, algorithm, sample_batch: Callable[[torch.Generator], tuple],
                iterations: int, meta_lr: float = 1e-3, *, seed: int = 0,
                validation: Callable[[], tuple[float, float | None]] | None = None,
-               val_every: int = 100, progress: bool = True, desc: str = "meta-train") -> History:
+               val_every: int = 100, progress: bool = True, desc: str = "meta-train",
+               position: int | None = None) -> History:
     """Meta-train ``model`` with ``algorithm`` for ``iterations`` outer steps (Adam, lr β = meta_lr).
 
     ``sample_batch(generator)`` returns a meta-batch of tasks on the model's device;
     ``validation()`` returns (mean loss, mean accuracy or None) on held-out tasks.
     A loss that turns NaN or infinite stops training with an error naming the step and the
-    learning rates, instead of silently filling the model with NaN.
+    learning rates, instead of silently filling the model with NaN. ``position`` is the row of the
+    progress bar when several bars are shown at once (``python -m lecture_utils.pretrained``).
     """
     if iterations < 0:
         raise ValueError(f"iterations must be >= 0, got {iterations}")
@@ -81,7 +83,7 @@ def meta_train(model: nn.Module, algorithm, sample_batch: Callable[[torch.Genera
     meta_optim = torch.optim.Adam(model.parameters(), lr=meta_lr)
     history = History()
     first_loss = None
-    bar = tqdm(range(1, iterations + 1), desc=desc, disable=not progress, leave=False)
+    bar = tqdm(range(1, iterations + 1), desc=desc, disable=not progress, leave=False, position=position)
     for step in bar:
         batch = sample_batch(generator)
         meta_optim.zero_grad()

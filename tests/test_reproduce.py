@@ -1,0 +1,77 @@
+"""``python -m lecture_utils.pretrained`` (``make reproduce``): the measured plan, the order of
+training, the progress bars' bookkeeping and the failure report, on tiny recipes (issue 14)."""
+from dataclasses import replace
+
+import pytest
+import torch
+
+from lecture_utils import pretrained, reproduce
+from lecture_utils.recipes import RECIPES
+
+
+@pytest.fixture
+def tiny(monkeypatch, tmp_checkpoints):
+    """Two sinusoid recipes of a few iterations each, registered in place of the real ones."""
+    recipes = {"tiny_a": replace(RECIPES["sine_maml_k10"], name="tiny_a", iterations=4, eval_tasks=10),
+               "tiny_b": replace(RECIPES["sine_pretrained"], name="tiny_b", iterations=2, eval_tasks=10)}
+    monkeypatch.setattr(reproduce, "RECIPES", recipes)
+    monkeypatch.setattr(pretrained, "RECIPES", recipes)
+    return recipes
+
+
+def test_wall_minutes_hands_each_model_to_the_first_free_job():
+    assert reproduce.wall_minutes([10, 6, 5, 1], jobs=1) == 22
+    assert reproduce.wall_minutes([10, 6, 5, 1], jobs=2) == 11     # 10 + 1 | 6 + 5
+    assert reproduce.wall_minutes([3], jobs=4) == 3
+
+
+def test_the_plan_times_every_model_and_trains_nothing(tiny, tmp_checkpoints, capsys):
+    assert reproduce.main(["--plan", "tiny_a", "tiny_b", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny_a" in out and "tiny_b" in out and "total" in out and "ms/iteration" in out
+    assert not any(tmp_checkpoints.iterdir())                   # no checkpoint, no manifest
+
+
+def test_the_plan_puts_the_longest_model_first(tiny, monkeypatch, capsys):
+    monkeypatch.setattr(reproduce, "seconds_per_iteration", lambda r, device: {"tiny_a": 0.1, "tiny_b": 1.0}[r.name])
+    assert reproduce.plan(["tiny_a", "tiny_b"], torch.device("cpu"), jobs=2) == ["tiny_b", "tiny_a"]
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2].split()[0] == "tiny_b" and lines[3].split()[0] == "tiny_a"
+
+
+def test_reproduce_trains_and_records_every_model_with_its_minutes(tiny, tmp_checkpoints, tmp_path, capsys):
+    report = tmp_path / "REPRODUCE.md"
+    assert reproduce.main(["tiny_a", "tiny_b", "--device", "cpu", "--report", str(report)]) == 0
+    manifest = pretrained.read_manifest()
+    assert set(manifest) == {"tiny_a.pt", "tiny_b.pt"}
+    assert all(entry["minutes"] >= 0 and entry["recipe"]["iterations"] in (2, 4) for entry in manifest.values())
+    assert "2 of 2 models trained" in capsys.readouterr().out
+    text = report.read_text()
+    for name, entry in (("tiny_a", manifest["tiny_a.pt"]), ("tiny_b", manifest["tiny_b.pt"])):
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{name}` |"))
+        assert f"{entry['minutes']:.1f}" in row and f"{entry['score']['mean']:.4f}" in row
+        assert row.rstrip().endswith("| — |")                   # nothing was replaced
+    assert "Total:" in text and "2 of 2 models trained" in text
+
+
+def test_a_report_in_a_missing_folder_is_refused_before_any_work(tiny, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(reproduce, "seconds_per_iteration", lambda *a: pytest.fail("timed before checking"))
+    with pytest.raises(SystemExit):
+        reproduce.main(["tiny_a", "--report", str(tmp_path / "no-such-folder" / "R.md")])
+    assert "its folder does not exist" in capsys.readouterr().err
+
+
+def test_a_failing_model_is_reported_and_the_others_still_train(tiny, tmp_checkpoints, monkeypatch, capsys):
+    real_train = pretrained.train
+
+    def train(r, *args, **kwargs):
+        if r.name == "tiny_a":
+            raise FloatingPointError("the meta-loss became nan at step 3")
+        return real_train(r, *args, **kwargs)
+
+    monkeypatch.setattr(reproduce, "train", train)
+    assert reproduce.main(["tiny_a", "tiny_b", "--device", "cpu"]) == 1
+    assert set(pretrained.read_manifest()) == {"tiny_b.pt"}
+    captured = capsys.readouterr()
+    assert "FAILED tiny_a: FloatingPointError: the meta-loss became nan at step 3" in captured.err
+    assert "1 of 2 models trained" in captured.out
