@@ -6,14 +6,16 @@ Compares, for the same model, tasks and initial weights:
                 the structure of the popular PyTorch MAML implementations;
   (b) higher  - the `higher` library's differentiable inner loop (skipped if not installed:
                 pip install -e '.[bench]');
-  (c) ours    - lecture_utils.maml.MAML (vmap over tasks for the MLP, loop for Conv4 on the CPU).
+  (c) ours    - lecture_utils.maml.MAML with batching="auto" (on the CPU: "expand" for the MLP,
+                the per-task loop for Conv4; on a GPU: "vmap").
 
 With --candidates, the other ways of batching considered for ``batching="auto"``:
 
   vmap    - MAML(batching="vmap"): torch.func.grad under vmap, tasks as grouped convolutions;
+  expand  - MAML(batching="expand"), Conv4 only (it is "ours" for the MLP): θ expanded into one
+            copy per task, one vmapped forward pass and one autograd.grad for all tasks;
   chlast  - (a) with the Conv4 weights and images in channels_last memory format;
-  batchAD - (d) below: θ copied per task, one vmapped forward and one autograd.grad for all tasks;
-  compile - (e) below: (a)'s per-task meta-loss through torch.compile.
+  compile - (a)'s per-task meta-loss through torch.compile.
 
 It pins the CPU threads (--threads, default 1) and prints them with the load average, then
 milliseconds per meta-gradient (median and min-max over repeats taken in turns, so that a busy
@@ -22,27 +24,38 @@ machine slows every implementation alike), the MiB the autograd graph saves for 
 run, and the largest gradient difference from (a), relative to the largest gradient entry.
 Run:  .venv/bin/python benchmarks/meta_gradient.py [--quick] [--candidates] [--device cuda]
 
-Measured (issue 14) on the project's 2-core CPU, 1 thread, while another process trained on the
-other core (load average 1.7-2.1), ``--quick --candidates`` (Conv4: 8 tasks, 3 repeats; MLP: 25
-tasks, 5 repeats), two runs, median ms (min-max), speed-up over (a):
+Measured (issue 14) on the project's 2-core CPU (AMD EPYC), 1 thread, quiet (load average below 1),
+torch 2.13.0, median ms (min-max), speed-up over (a):
 
-  MLP 1 step    loop 18.4-34.8 | ours 3.5-6.2 (5.3x-5.6x) | batchAD 5.1 (3.5-6.1), 6.8x
-  MLP 5 steps   loop 78.3-86.4 | ours 12.2-14.6 (5.9x-6.4x) | batchAD 10.3 (9.3-11.0), 8.4x
-  Conv4 1 step  loop 586-606 | ours 599-602 (0.98x-1.01x) | vmap 1039-1111 (0.54x-0.56x) |
-                chlast 617-651 (0.93x-0.95x) | batchAD 1061-1102 (0.55x) | compile: fails
-  Conv4 5 steps loop 1526-1580 | ours 1663-1861 (0.85x-0.92x) | vmap 2446-3206 (0.49x-0.62x) |
-                chlast 1564-2056 (0.77x-0.98x) | batchAD 2321-2480 (0.62x-0.68x) | compile: fails
+  default run (MLP: 25 tasks, 20 repeats; Conv4-64: 32 tasks, 5 repeats)
+  MLP 1 step    loop 20.0 (18.9-21.1) | ours 3.6 (3.3-4.1), 5.6x
+  MLP 5 steps   loop 79.6 (78.0-84.5) | ours 10.8 (9.8-12.2), 7.4x
+  Conv4 1 step  loop 1964 (1917-2296) | ours 2036 (2006-2511), 0.96x
+  Conv4 5 steps loop 5486 (5273-5649) | ours 5945 (5502-6543), 0.92x
 
-No candidate reaches the 1.5x that would justify changing ``batching="auto"`` for Conv4 on the
-CPU, so it stays the per-task loop. compile fails outright ("torch.compile with aot_autograd
-does not currently support double backward"); chlast is no faster and differs by 4.5e-5 relative
-(over the 1e-5 bound); vmap and batchAD are exact (3e-6 in float32) but about half as fast. A
-profile of (a) shows why: with one thread the time is arithmetic (convolution backward 20%,
-convolution 14%, max-pool 13%, the batch-norm's elementwise mul/div 23%), not Python dispatch,
-so batching the tasks cannot save much. On the MLP, batchAD beats ours by about 1.3x, but
-``batching="vmap"`` is what notebook 02 §6 measures (autograd through a vmapped torch.func.grad),
-so it was not swapped in. These runs were on a loaded machine: the MLP ratios were 14.3x (1 step)
-and 6.8x (5 steps) on a quiet one before these changes; rerun on a quiet machine to compare.
+  --quick --candidates (Conv4: 8 tasks, 3 repeats)
+  Conv4 1 step  loop 591 | ours 539 (1.10x) | vmap 817 (0.72x) | expand 836 (0.71x) |
+                chlast 539 (1.10x, 4.6e-5 off) | compile: fails
+  Conv4 5 steps loop 1362 | ours 1425 (0.96x) | vmap 1660 (0.82x) | expand 1612 (0.84x) |
+                chlast 1518 (0.90x, 4.6e-5 off) | compile: fails
+
+No candidate reaches the 1.5x over the loop that would justify changing ``batching="auto"`` for
+Conv4 on the CPU, so it stays the per-task loop (ours and the loop differ by noise: the same
+computation). compile fails outright ("torch.compile with aot_autograd does not currently
+support double backward"); chlast is at best 1.1x and differs by 4.6e-5 relative (over the 1e-5
+bound); vmap and expand are exact (5e-7 in float32) but slower. A profile of (a) shows why: with
+one thread the time is arithmetic (convolution and its backward, max-pool, the batch norm's
+elementwise operations), not Python dispatch, so batching the tasks cannot save much. Making the
+arithmetic cheaper helps the loop and ours alike: BatchStatNorm2d now computes x - mean once and
+folds its weight into 1/sqrt(var + eps). In the same process, before and after, a chars5_maml
+training step (Conv4-32) went from 221 to 189 ms; in --quick runs the 8-task graph went from 374
+to 202 MiB at 1 step and from 904 to 448 MiB at 5.
+
+For the MLP, expand replaced vmap as ours: in an interleaved comparison with 60 repeats it was
+1.3x-1.4x faster than vmap (1 step: 2.85-3.60 ms against 3.86-5.04 ms; 5 steps: 9.8-10.8 ms against
+13.4-16.0 ms), 6.9x-7.1x the loop at 1 step and 8.3x-9.0x at 5. The 8x goal is met at 5 steps only,
+and in the default run above (5.6x, 7.4x) at neither: the remaining cost is autograd's two backward
+passes over 25 small batched matrix products, not Python.
 """
 from __future__ import annotations
 

@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 
 from lecture_utils.device import get_device
 from lecture_utils.files import atomic_write
+from lecture_utils import pretrained
 from lecture_utils.pretrained import checkpoint_path, read_manifest, save_and_record, task_sampler, train
 from lecture_utils.recipes import RECIPES, Recipe
 from lecture_utils.training import meta_train
@@ -95,19 +96,20 @@ def plan(names: list[str], device: torch.device, jobs: int) -> list[str]:
     return [row[0] for row in rows]
 
 
-def retrain(name: str, device: torch.device, position: int) -> dict:
-    """Train ``name`` from scratch, save it and record it in the manifest; return its entry."""
-    r = RECIPES[name]
+def retrain(r: Recipe, device: torch.device, position: int) -> dict:
+    """Train ``r`` from scratch, save it and record it in the manifest; return its entry."""
     model, info = train(r, device, progress=True, position=position)
-    return save_and_record(checkpoint_path(r), model, {"name": name}, info)
+    return save_and_record(checkpoint_path(r), model, {"name": r.name}, info)
 
 
 _POSITION = 1  # this process's row for its progress bar (the overall bar is row 0)
 
 
-def _start_worker(lock, counter, threads: int) -> None:
-    """In each worker process: its own progress-bar row, the shared bar lock, its threads."""
+def _start_worker(lock, counter, threads: int, checkpoints: Path) -> None:
+    """In each worker process: its own progress-bar row, the shared bar lock, its threads, and
+    the parent's checkpoints folder."""
     global _POSITION
+    pretrained.CHECKPOINTS, pretrained.MANIFEST = checkpoints, checkpoints / pretrained.MANIFEST.name
     tqdm.set_lock(lock)
     with counter.get_lock():
         counter.value += 1
@@ -115,8 +117,8 @@ def _start_worker(lock, counter, threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _retrain_in_worker(name: str, device: str) -> dict:
-    return retrain(name, torch.device(device), _POSITION)
+def _retrain_in_worker(r: Recipe, device: str) -> dict:
+    return retrain(r, torch.device(device), _POSITION)
 
 
 def report(name: str, entry: dict) -> str:
@@ -132,7 +134,7 @@ def run(names: list[str], device: torch.device, jobs: int) -> dict[str, str]:
     if jobs == 1:
         for name in names:
             try:
-                overall.write(report(name, retrain(name, device, position=1)))
+                overall.write(report(name, retrain(RECIPES[name], device, position=1)))
             except Exception as error:  # the others still train; the failure is reported at the end
                 failures[name] = f"{type(error).__name__}: {error}"
             overall.update()
@@ -143,8 +145,8 @@ def run(names: list[str], device: torch.device, jobs: int) -> dict[str, str]:
     lock, counter = context.RLock(), context.Value("i", 0)
     tqdm.set_lock(lock)
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
-                             initargs=(lock, counter, threads)) as pool:
-        futures = {pool.submit(_retrain_in_worker, name, str(device)): name for name in names}
+                             initargs=(lock, counter, threads, pretrained.CHECKPOINTS)) as pool:
+        futures = {pool.submit(_retrain_in_worker, RECIPES[name], str(device)): name for name in names}
         for future in as_completed(futures):
             name = futures[future]
             try:
@@ -163,6 +165,11 @@ def score_text(entry: dict | None) -> str:
     return f"{score['mean']:.4f} ± {score['ci95']:.4f}"
 
 
+def metric_text(entry: dict | None) -> str:
+    metric = (entry or {}).get("score", {}).get("metric", "")
+    return {"query_accuracy": "accuracy (higher is better)", "query_mse": "MSE (lower is better)"}.get(metric, metric or "—")
+
+
 def write_report(path: str, names: list[str], before: dict, after: dict, failures: dict, jobs: int,
                  threads: int, device: torch.device, wall: float) -> None:
     """The run as a Markdown table: minutes and validation score per model, beside the replaced checkpoint's."""
@@ -171,14 +178,14 @@ def write_report(path: str, names: list[str], before: dict, after: dict, failure
             f"{platform.processor() or platform.machine()}, {jobs} job(s) x {threads} thread(s), torch "
             f"{torch.__version__}. Minutes are each model's training time as its process measured it "
             "(its final validation on 500 tasks not included); wall-clock is the whole run.", "",
-            "| Model | Minutes | Device | Validation score | Checkpoint it replaced |",
-            "| --- | ---: | --- | --- | --- |"]
+            "| Model | Minutes | Device | Validation metric | Score | Checkpoint it replaced |",
+            "| --- | ---: | --- | --- | --- | --- |"]
     for name in names:
         file = checkpoint_path(RECIPES[name]).name
         entry = after.get(file) if name not in failures else None
         minutes = f"{entry['minutes']:.1f}" if entry else "failed"
-        rows.append(f"| `{name}` | {minutes} | {entry['device'] if entry else '—'} | {score_text(entry)} | "
-                    f"{score_text(before.get(file))} |")
+        rows.append(f"| `{name}` | {minutes} | {entry['device'] if entry else '—'} | "
+                    f"{metric_text(entry or before.get(file))} | {score_text(entry)} | {score_text(before.get(file))} |")
     total = sum(after[checkpoint_path(RECIPES[n]).name]["minutes"] for n in names if n not in failures)
     rows += ["", f"Total: {total:.1f} minutes of training, {wall:.1f} minutes of wall-clock time; "
              f"{len(names) - len(failures)} of {len(names)} models trained.", ""]

@@ -354,6 +354,27 @@ def gaps_section(rows: list[Row], missing: list[str], others: list[str]) -> list
     return out + [""]
 
 
+def training_time_section(rows: list[Row]) -> list[str]:
+    """How long the evaluated checkpoints took to train, per device, from their manifest entries,
+    and the models that dominate."""
+    timed = [(r.name, r.entry) for r in rows if isinstance(r.entry.get("minutes"), (int, float))]
+    if not timed:
+        return []
+    out = ["## Training time", "",
+           "Each checkpoint's training minutes as recorded in its manifest entry (the final validation not "
+           "included), per device:", ""]
+    for device in sorted({e.get("device", "?") for _, e in timed}):
+        mine = sorted(((e["minutes"], n) for n, e in timed if e.get("device", "?") == device), reverse=True)
+        total = sum(m for m, _ in mine)
+        top = ", ".join(f"`{n}` {m:.1f}" for m, n in mine[:3])
+        models = f"{len(mine)} model{'s' if len(mine) > 1 else ''}"
+        out.append(f"- **{device}**: {models}, {total:.1f} minutes in all; the longest: {top}.")
+    out += ["", "`python -m lecture_utils.pretrained --plan` measures what retraining every model would take on "
+            "your machine, before any training; `make reproduce` writes the minutes and scores of its run to "
+            "`results/REPRODUCE.md`.", ""]
+    return out
+
+
 def render(rows: list[Row], missing: list[str], others: list[str], tasks: int, device: str, seconds: float) -> str:
     import torch
 
@@ -373,7 +394,7 @@ def render(rows: list[Row], missing: list[str], others: list[str], tasks: int, d
     if not rows:
         checkpoints.append("| (none) | | | | | |")
     body = (header + character_section(rows, tasks) + sinusoid_section(rows, tasks)
-            + gaps_section(rows, missing, others) + checkpoints + [""])
+            + gaps_section(rows, missing, others) + training_time_section(rows) + checkpoints + [""])
     return "\n".join(body)
 
 

@@ -75,3 +75,31 @@ def test_a_failing_model_is_reported_and_the_others_still_train(tiny, tmp_checkp
     captured = capsys.readouterr()
     assert "FAILED tiny_a: FloatingPointError: the meta-loss became nan at step 3" in captured.err
     assert "1 of 2 models trained" in captured.out
+
+
+def test_results_md_sums_the_training_minutes_per_device():
+    from tests.test_bad_input import _results_script
+
+    results = _results_script()
+
+    def row(name, device, minutes):
+        return results.Row(name=name, family="sinusoid", method="MAML", task="sinusoid",
+                           entry={"device": device, "minutes": minutes}, metric="mse")
+
+    lines = results.training_time_section([row("a", "cpu", 1.5), row("b", "cuda", 4.0), row("c", "cpu", 30.25)])
+    assert "- **cpu**: 2 models, 31.8 minutes in all; the longest: `c` 30.2, `a` 1.5." in lines
+    assert "- **cuda**: 1 model, 4.0 minutes in all; the longest: `b` 4.0." in lines
+    assert results.training_time_section([]) == []
+
+
+def test_two_jobs_train_in_two_processes_and_share_the_manifest(tiny, tmp_checkpoints, capsys):
+    """The parallel path: spawned workers train the parent's recipes into the parent's folder,
+    each recording its entry under the manifest lock."""
+    assert reproduce.main(["tiny_a", "tiny_b", "--device", "cpu", "--jobs", "2"]) == 0
+    manifest = pretrained.read_manifest()
+    assert set(manifest) == {"tiny_a.pt", "tiny_b.pt"}
+    for name in ("tiny_a", "tiny_b"):
+        entry = manifest[f"{name}.pt"]
+        assert entry["sha256"] == pretrained.sha256_of(tmp_checkpoints / f"{name}.pt")
+        assert entry["recipe"]["iterations"] == tiny[name].iterations
+    assert "2 of 2 models trained" in capsys.readouterr().out
