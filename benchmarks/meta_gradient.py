@@ -51,11 +51,10 @@ folds its weight into 1/sqrt(var + eps). In the same process, before and after, 
 training step (Conv4-32) went from 221 to 189 ms; in --quick runs the 8-task graph went from 374
 to 202 MiB at 1 step and from 904 to 448 MiB at 5.
 
-For the MLP, expand replaced vmap as ours: in an interleaved comparison with 60 repeats it was
-1.3x-1.4x faster than vmap (1 step: 2.85-3.60 ms against 3.86-5.04 ms; 5 steps: 9.8-10.8 ms against
-13.4-16.0 ms), 6.9x-7.1x the loop at 1 step and 8.3x-9.0x at 5. The 8x goal is met at 5 steps only,
-and in the default run above (5.6x, 7.4x) at neither: the remaining cost is autograd's two backward
-passes over 25 small batched matrix products, not Python.
+For the MLP, expand replaced vmap as ours. In two --candidates runs (20 and 5 repeats) vmap and
+expand were level at 1 step (vmap 2.9 and 3.2 ms, expand 3.1 and 3.6: within the spread) and expand
+was ahead at 5 steps (10.6 and 10.7 ms against 11.0 and 12.3). Neither reaches the 8x goal at 1
+step; the remaining cost is autograd's two backward passes over 25 small batched matrix products.
 """
 from __future__ import annotations
 
