@@ -134,8 +134,8 @@ def choose_batching(model: nn.Module, batching: str) -> str:
     """``auto``: on a GPU, vmap for every model (one batched kernel beats many small ones); on the
     CPU, ``expand`` for the MLP and the per-task loop for convolutional nets, whose time goes
     into the convolution and batch-norm arithmetic rather than into Python (measured by
-    ``benchmarks/meta_gradient.py``: on 1 CPU thread, for the sinusoid MLP, expand is 8-9x the
-    per-task loop and vmap 5-7x; for Conv4 every batched form is slower than the loop)."""
+    ``benchmarks/meta_gradient.py`` on 1 CPU thread: for the sinusoid MLP expand and vmap are level
+    at 1 inner step and expand is ahead at 5; for Conv4 every batched form is slower than the loop)."""
     if batching != "auto":
         return batching
     if any(p.is_cuda for p in model.parameters()):
@@ -246,7 +246,10 @@ class MAML(InnerLoop):
 
     def query(self, model, params, x_spt, y_spt, x_qry, y_qry, steps: int | None = None):
         """Adapt on one task's support set; return its query loss and query predictions."""
-        phi = self.adapt(model, params, x_spt, y_spt, steps)
+        return self.query_loss(model, self.adapt(model, params, x_spt, y_spt, steps), x_qry, y_qry)
+
+    def query_loss(self, model, phi, x_qry, y_qry):
+        """One task's query loss and query predictions with its adapted weights ϕ_i."""
         pred = functional_call(model, phi, (x_qry,))                # f(x_qry, ϕ_i)
         return self.loss_fn(pred, y_qry), pred                      # qry_loss = loss(y_qry, ...)
 
@@ -257,12 +260,7 @@ class MAML(InnerLoop):
         if choose_batching(model, self.batching) == "expand":
             phi = adapt_tasks(model, params, batch.x_spt, batch.y_spt, loss_fn=self.loss_fn, inner_lr=self.inner_lr,
                               steps=self.inner_steps if steps is None else steps, approx=self.approx)
-
-            def query(weights, x_qry, y_qry):
-                pred = functional_call(model, weights, (x_qry,))        # f(x_qry, ϕ_i)
-                return self.loss_fn(pred, y_qry), pred
-
-            losses, preds = vmap(query)(phi, batch.x_qry, batch.y_qry)
+            losses, preds = vmap(lambda w, xq, yq: self.query_loss(model, w, xq, yq))(phi, batch.x_qry, batch.y_qry)
             return losses.mean(), preds
 
         def one_task(x_spt, y_spt, x_qry, y_qry):
