@@ -13,7 +13,7 @@ With --candidates, the other ways of batching considered for ``batching="auto"``
 
   vmap    - MAML(batching="vmap"): torch.func.grad under vmap, tasks as grouped convolutions;
   expand  - MAML(batching="expand"), Conv4 only (it is "ours" for the MLP): θ expanded into one
-            copy per task, one vmapped forward pass and one autograd.grad for all tasks;
+            copy per task, one batched forward pass and one autograd.grad for all tasks;
   chlast  - (a) with the Conv4 weights and images in channels_last memory format;
   compile - (a)'s per-task meta-loss through torch.compile.
 
@@ -24,37 +24,44 @@ machine slows every implementation alike), the MiB the autograd graph saves for 
 run, and the largest gradient difference from (a), relative to the largest gradient entry.
 Run:  .venv/bin/python benchmarks/meta_gradient.py [--quick] [--candidates] [--device cuda]
 
-Measured (issue 14) on the project's 2-core CPU (AMD EPYC), 1 thread, quiet (load average below 1),
-torch 2.13.0, median ms (min-max), speed-up over (a):
+Measured (issue 14) on the project's 2-core CPU (AMD EPYC), 1 thread, load average below 1 at the
+start, torch 2.13.0, median ms (min-max), speed-up over (a) in the same run:
 
   default run (MLP: 25 tasks, 20 repeats; Conv4-64: 32 tasks, 5 repeats)
-  MLP 1 step    loop 20.0 (18.9-21.1) | ours 3.6 (3.3-4.1), 5.6x
-  MLP 5 steps   loop 79.6 (78.0-84.5) | ours 10.8 (9.8-12.2), 7.4x
-  Conv4 1 step  loop 1964 (1917-2296) | ours 2036 (2006-2511), 0.96x
-  Conv4 5 steps loop 5486 (5273-5649) | ours 5945 (5502-6543), 0.92x
+  MLP 1 step    loop 32.9 (19.4-36.3)   | ours 3.5 (2.3-4.4), 9.5x
+  MLP 5 steps   loop 106.8 (78.6-126.6) | ours 9.1 (7.6-11.6), 11.8x
+  Conv4 1 step  loop 2120 (2045-2250)   | ours 2217 (2099-2548), 0.96x
+  Conv4 5 steps loop 5616 (5346-5913)   | ours 5631 (5417-5720), 1.00x
 
-  --quick --candidates (Conv4: 8 tasks, 3 repeats)
-  Conv4 1 step  loop 591 | ours 539 (1.10x) | vmap 817 (0.72x) | expand 836 (0.71x) |
-                chlast 539 (1.10x, 4.6e-5 off) | compile: fails
-  Conv4 5 steps loop 1362 | ours 1425 (0.96x) | vmap 1660 (0.82x) | expand 1612 (0.84x) |
-                chlast 1518 (0.90x, 4.6e-5 off) | compile: fails
+  --quick --candidates (MLP: 5 repeats; Conv4: 8 tasks, 3 repeats)
+  MLP 1 step    loop 31.8 | ours 3.4 (9.4x) | vmap 4.3 (7.4x)
+  MLP 5 steps   loop 130.8 | ours 6.9 (18.9x) | vmap 10.7 (12.2x)
+  Conv4 1 step  loop 495 | ours 527 (0.94x) | vmap 856 (0.58x) | expand 808 (0.61x) |
+                chlast 591 (0.84x, 4.6e-5 off) | compile: fails
+  Conv4 5 steps loop 1289 | ours 1347 (0.96x) | vmap 1558 (0.83x) | expand 1544 (0.83x) |
+                chlast 1419 (0.91x, 4.6e-5 off) | compile: fails
+  Conv4, one set of weights, one batch of n images, second-order pass, ms per image:
+                n=5 4.57 | n=25 3.77 (1.21x) | n=160 4.68 (0.98x) | n=800 10.13 (0.45x)
 
-No candidate reaches the 1.5x over the loop that would justify changing ``batching="auto"`` for
-Conv4 on the CPU, so it stays the per-task loop (ours and the loop differ by noise: the same
-computation). compile fails outright ("torch.compile with aot_autograd does not currently
-support double backward"); chlast is at best 1.1x and differs by 4.6e-5 relative (over the 1e-5
-bound); vmap and expand are exact (5e-7 in float32) but slower. A profile of (a) shows why: with
-one thread the time is arithmetic (convolution and its backward, max-pool, the batch norm's
-elementwise operations), not Python dispatch, so batching the tasks cannot save much. Making the
-arithmetic cheaper helps the loop and ours alike: BatchStatNorm2d now computes x - mean once and
-folds its weight into 1/sqrt(var + eps). In the same process, before and after, a chars5_maml
-training step (Conv4-32) went from 221 to 189 ms; in --quick runs the 8-task graph went from 374
-to 202 MiB at 1 step and from 904 to 448 MiB at 5.
+For the MLP, "ours" is batching="expand" with ``SineMLP.forward_tasks``: the T tasks' forward
+passes as three batched matrix products (torch.baddbmm) instead of vmap over the module, which
+cut the per-operation overhead that dominates at these sizes (expand with vmap over the module
+measured 5.6x at 1 step and 7.4x at 5 in the previous round's default run). Gradients agree with the loop within 1.6e-7 of the
+largest entry. The loop's own time varies by up to 1.7x between runs on this machine; the ratios
+are taken within one run.
 
-For the MLP, expand replaced vmap as ours. In two --candidates runs (20 and 5 repeats) vmap and
-expand were level at 1 step (vmap 2.9 and 3.2 ms, expand 3.1 and 3.6: within the spread) and expand
-was ahead at 5 steps (10.6 and 10.7 ms against 11.0 and 12.3). Neither reaches the 8x goal at 1
-step; the remaining cost is autograd's two backward passes over 25 small batched matrix products.
+For Conv4 on the CPU no candidate reaches 1.5x over the loop, so ``batching="auto"`` stays the
+per-task loop there (ours and the loop differ by noise: the same computation). compile fails
+outright ("torch.compile with aot_autograd does not currently support double backward");
+chlast is slower or level and differs by 4.6e-5 relative (over the 1e-5 bound); vmap and expand are
+exact (below 6e-7 in float32) but slower, since the convolutions become grouped convolutions. The
+last row says why nothing can: even the best case for batching, every image through the same
+weights, costs about the same per image at n = 160 (32 tasks' support sets) as at n = 5 (one
+task's) and more at n = 800. On one thread the time is arithmetic (convolution and its
+backward, max-pool, the batch norm's elementwise operations), not Python dispatch. Making the
+arithmetic cheaper helps the loop and ours alike: BatchStatNorm2d computes x - mean once and folds
+its weight into 1/sqrt(var + eps); in the same process, before and after, a chars5_maml training
+step (Conv4-32) went from 221 to 189 ms.
 """
 from __future__ import annotations
 
@@ -217,13 +224,40 @@ def conv4_candidates(conv, batch):
             "compile": (conv, batch, compiled_loop_meta_loss)}
 
 
+def conv4_batch_scaling(conv, device, repeats):
+    """The best case for any batching of tasks: Conv4 with one set of weights on a batch of n
+    images. Prints ms per image for a second-order pass (forward, gradient with create_graph,
+    backward through it) at n = 5 (one task's support set) up to 800; batching can only win
+    where the per-image time falls as n grows."""
+    per_image = {}
+    for n in (5, 25, 160, 800):
+        x = torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(n)).to(device)
+        params = list(conv.parameters())
+
+        def second_order():
+            grads = torch.autograd.grad(conv(x).square().mean(), params, create_graph=True)
+            torch.autograd.grad(sum(g.square().sum() for g in grads), params)
+
+        second_order()
+        ts = []
+        for _ in range(repeats):
+            _sync(device)
+            start = time.perf_counter()
+            second_order()
+            _sync(device)
+            ts.append((time.perf_counter() - start) * 1e3 / n)
+        per_image[n] = statistics.median(ts)
+        print(f"Conv4 one batch of {n:>3} images: {per_image[n]:6.2f} ms per image "
+              f"({per_image[5] / per_image[n]:.2f}x the per-image speed at 5)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: lecture_utils.device)")
     parser.add_argument("--quick", action="store_true", help="8 Conv4 tasks instead of 32, fewer repeats")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads, pinned (default 1)")
     parser.add_argument("--candidates", action="store_true",
-                        help="also measure the candidates of the docstring (vmap, expand, chlast, compile)")
+                        help="also measure the candidates of the docstring (vmap, expand, chlast, compile) and Conv4's per-image time by batch size")
     args = parser.parse_args()
     device = get_device(args.device, source="--device")
     torch.set_num_threads(args.threads)
@@ -251,6 +285,8 @@ def main():
         speedups[f"conv4_{steps}step"] = run_case(f"Conv4 5w1s {conv_tasks} tasks, {steps} step", conv, conv_batch,
                                                   "classification", 0.4, steps, device,
                                                   repeats=3 if args.quick else 5, extra=extra)
+    if args.candidates:
+        conv4_batch_scaling(conv, device, repeats=3 if args.quick else 5)
     print("Conv4 episodes: 5-way 1-shot, 5 query images per class; Conv4 with 64 channels.")
     print(f"speedup_mlp_1step={speedups['mlp_1step']:.2f} speedup_conv4_1step={speedups['conv4_1step']:.2f}")
 

@@ -8,7 +8,7 @@ import torch
 from torch.func import functional_call, grad
 
 from lecture_utils.maml import MAML, adapt, choose_batching
-from lecture_utils.models import Conv4, SineMLP, is_head, parameters_of
+from lecture_utils.models import Conv4, SineMLP, forward_tasks, is_head, parameters_of
 from lecture_utils.reptile import Reptile
 from lecture_utils.training import evaluate, evaluate_steps
 from tests.test_maml import image_batch, regression_batch
@@ -77,6 +77,20 @@ def test_expand_under_no_grad_matches_the_loop(approx, steps):
     assert not got[0].requires_grad and not got[1].requires_grad
     torch.testing.assert_close(got[0], want[0].detach(), rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(got[1], want[1].detach(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("hidden", [40, 7])
+def test_sine_mlp_forward_tasks_is_the_per_task_forward(hidden):
+    """``SineMLP.forward_tasks`` (batched matrix products, what ``expand`` runs) gives, for task
+    i, the module's own forward with task i's weights, also for a hidden width other than 40."""
+    model = SineMLP(hidden)
+    g = torch.Generator().manual_seed(3)
+    params = {n: p.detach() + torch.randn(4, *p.shape, generator=g, dtype=p.dtype) for n, p in model.named_parameters()}
+    x = torch.randn(4, 6, 1, generator=g, dtype=torch.float64)
+    got = forward_tasks(model, params, x)
+    for i in range(4):
+        want = functional_call(model, {n: p[i] for n, p in params.items()}, (x[i],))
+        torch.testing.assert_close(got[i], want, rtol=1e-12, atol=1e-14)
 
 
 def test_auto_batching_is_expand_for_the_mlp_and_the_loop_for_conv4_on_the_cpu():
