@@ -33,6 +33,12 @@ start, torch 2.13.0, median ms (min-max), speed-up over (a) in the same run:
   Conv4 1 step  loop 2120 (2045-2250)   | ours 2217 (2099-2548), 0.96x
   Conv4 5 steps loop 5616 (5346-5913)   | ours 5631 (5417-5720), 1.00x
 
+  default run again, with higher 0.2.1 installed
+  MLP 1 step    loop 26.0 | higher 51.4 (0.51x) | ours 3.1 (8.3x)
+  MLP 5 steps   loop 132.0 | higher 175.6 (0.75x) | ours 12.6 (10.5x)
+  Conv4 1 step  loop 2086 | higher 2266 (0.92x) | ours 2138 (0.98x)
+  Conv4 5 steps loop 6490 | higher 5698 (1.14x) | ours 5780 (1.12x)   (loop 5474-6801: noise)
+
   --quick --candidates (MLP: 5 repeats; Conv4: 8 tasks, 3 repeats)
   MLP 1 step    loop 31.8 | ours 3.4 (9.4x) | vmap 4.3 (7.4x)
   MLP 5 steps   loop 130.8 | ours 6.9 (18.9x) | vmap 10.7 (12.2x)
