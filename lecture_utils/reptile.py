@@ -19,11 +19,11 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
 from lecture_utils.maml import InnerLoop, adapt, over_tasks
+from lecture_utils.models import parameters_of
+from lecture_utils.tasks import TaskBatch
 from lecture_utils.validation import check_choice
 
 ADAPT_ON = ("support", "support+query")
-from lecture_utils.models import parameters_of
-from lecture_utils.tasks import TaskBatch
 
 
 @dataclass(frozen=True)
