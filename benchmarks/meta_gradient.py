@@ -19,55 +19,60 @@ With --candidates, the other ways of batching considered for ``batching="auto"``
 
 It pins the CPU threads (--threads, default 1) and prints them with the load average, then
 milliseconds per meta-gradient (median and min-max over repeats taken in turns, so that a busy
-machine slows every implementation alike), the MiB the autograd graph saves for backward
+machine slows every implementation alike, each timed straight after an untimed run of its own), the MiB the autograd graph saves for backward
 (device-independent; plus the CUDA peak on a GPU), the speed-up over (a) measured in this same
 run, and the largest gradient difference from (a), relative to the largest gradient entry.
 Run:  .venv/bin/python benchmarks/meta_gradient.py [--quick] [--candidates] [--device cuda]
 
-Measured (issue 14) on the project's 2-core CPU (AMD EPYC), 1 thread, load average below 1 at the
-start, torch 2.13.0, median ms (min-max), speed-up over (a) in the same run:
+Measured (issue 14) on the project's 2-core CPU (AMD EPYC), 1 thread, quiet (load average about 1:
+this benchmark's own thread), torch 2.13.0, median ms (min-max), speed-up over (a) in the same run:
 
   default run (MLP: 25 tasks, 20 repeats; Conv4-64: 32 tasks, 5 repeats)
-  MLP 1 step    loop 32.9 (19.4-36.3)   | ours 3.5 (2.3-4.4), 9.5x
-  MLP 5 steps   loop 106.8 (78.6-126.6) | ours 9.1 (7.6-11.6), 11.8x
-  Conv4 1 step  loop 2120 (2045-2250)   | ours 2217 (2099-2548), 0.96x
-  Conv4 5 steps loop 5616 (5346-5913)   | ours 5631 (5417-5720), 1.00x
+  MLP 1 step    loop 19.7 (19.4-22.6) | ours 1.7 (1.6-2.2), 11.4x
+  MLP 5 steps   loop 81.5 (80.1-86.5) | ours 5.8 (5.5-6.4), 14.1x
+  Conv4 1 step  loop 2022 (1964-2351) | ours 2107 (2074-2446), 0.96x
+  Conv4 5 steps loop 5310 (5000-5386) | ours 5444 (5339-5585), 0.98x
 
   default run again, with higher 0.2.1 installed
-  MLP 1 step    loop 26.0 | higher 51.4 (0.51x) | ours 3.1 (8.3x)
-  MLP 5 steps   loop 132.0 | higher 175.6 (0.75x) | ours 12.6 (10.5x)
-  Conv4 1 step  loop 2086 | higher 2266 (0.92x) | ours 2138 (0.98x)
-  Conv4 5 steps loop 6490 | higher 5698 (1.14x) | ours 5780 (1.12x)   (loop 5474-6801: noise)
+  MLP 1 step    loop 19.4 | higher 39.7 (0.49x) | ours 1.7 (11.7x)
+  MLP 5 steps   loop 78.9 | higher 105.5 (0.75x) | ours 5.8 (13.6x)
+  Conv4 1 step  loop 1999 | higher 2153 (0.93x) | ours 2111 (0.95x)
+  Conv4 5 steps loop 5277 | higher 5517 (0.96x) | ours 5541 (0.95x)
 
   --quick --candidates (MLP: 5 repeats; Conv4: 8 tasks, 3 repeats)
-  MLP 1 step    loop 31.8 | ours 3.4 (9.4x) | vmap 4.3 (7.4x)
-  MLP 5 steps   loop 130.8 | ours 6.9 (18.9x) | vmap 10.7 (12.2x)
-  Conv4 1 step  loop 495 | ours 527 (0.94x) | vmap 856 (0.58x) | expand 808 (0.61x) |
-                chlast 591 (0.84x, 4.6e-5 off) | compile: fails
-  Conv4 5 steps loop 1289 | ours 1347 (0.96x) | vmap 1558 (0.83x) | expand 1544 (0.83x) |
-                chlast 1419 (0.91x, 4.6e-5 off) | compile: fails
+  MLP 1 step    loop 19.7 | ours 1.7 (11.3x) | vmap 3.0 (6.6x)
+  MLP 5 steps   loop 81.9 | ours 5.8 (14.2x) | vmap 12.4 (6.6x)
+  Conv4 1 step  loop 486 | ours 499 (0.98x) | vmap 847 (0.57x) | expand 841 (0.58x) |
+                chlast 540 (0.90x, 4.6e-5 off) | compile: fails
+  Conv4 5 steps loop 1275 | ours 1330 (0.96x) | vmap 1540 (0.83x) | expand 1529 (0.83x) |
+                chlast 1396 (0.91x, 4.6e-5 off) | compile: fails
   Conv4, one set of weights, one batch of n images, second-order pass, ms per image:
-                n=5 4.57 | n=25 3.77 (1.21x) | n=160 4.68 (0.98x) | n=800 10.13 (0.45x)
+                n=5 4.68 | n=25 3.86 (1.21x) | n=160 4.23 (1.10x) | n=800 11.20 (0.42x)
+  Conv4 query pass alone, 1 step: 293 ms of the loop's 475 (62%): at most 1.62x for any exact method
 
-For the MLP, "ours" is batching="expand" with ``SineMLP.forward_tasks``: the T tasks' forward
-passes as three batched matrix products (torch.baddbmm) instead of vmap over the module, which
-cut the per-operation overhead that dominates at these sizes (expand with vmap over the module
-measured 5.6x at 1 step and 7.4x at 5 in the previous round's default run). Gradients agree with the loop within 1.6e-7 of the
-largest entry. The loop's own time varies by up to 1.7x between runs on this machine; the ratios
-are taken within one run.
+For the MLP, "ours" is batching="expand" with ``SineMLP.forward_tasks`` (the T tasks' forward
+passes as three batched matrix products, torch.baddbmm, instead of vmap over the module) and
+``maml.per_task_loss`` (one loss call for all tasks instead of vmap over the loss). At these sizes
+the time was per-operation overhead: the previous round's expand, vmap over the module and the
+loss, measured 5.6x at 1 step and 7.4x at 5 in its default run. Gradients agree with the loop
+within 1.6e-7 of the largest entry.
 
 For Conv4 on the CPU no candidate reaches 1.5x over the loop, so ``batching="auto"`` stays the
 per-task loop there (ours and the loop differ by noise: the same computation). compile fails
 outright ("torch.compile with aot_autograd does not currently support double backward");
-chlast is slower or level and differs by 4.6e-5 relative (over the 1e-5 bound); vmap and expand are
+chlast is slower and differs by 4.6e-5 relative (over the 1e-5 bound); vmap and expand are
 exact (below 6e-7 in float32) but slower, since the convolutions become grouped convolutions. The
-last row says why nothing can: even the best case for batching, every image through the same
-weights, costs about the same per image at n = 160 (32 tasks' support sets) as at n = 5 (one
-task's) and more at n = 800. On one thread the time is arithmetic (convolution and its
-backward, max-pool, the batch norm's elementwise operations), not Python dispatch. Making the
-arithmetic cheaper helps the loop and ours alike: BatchStatNorm2d computes x - mean once and folds
-its weight into 1/sqrt(var + eps); in the same process, before and after, a chars5_maml training
-step (Conv4-32) went from 221 to 189 ms.
+last two rows say why none can. Every exact meta-gradient runs the query images forward and
+backward once per task, and that alone is 62% of the loop's time: even with the support set's
+second-order work free, 1.62x is the ceiling, and 1.5x (317 ms) would leave that work 24 ms of the 182
+it takes. Batching
+cannot make it so: even the best case, every image through the same weights, costs about the same
+per image at n = 160 (32 tasks' support sets) as at n = 5 (one task's), and far more at n = 800.
+On one thread the time is arithmetic (convolution and its backward, max-pool, the batch norm's
+elementwise operations), not Python dispatch. Making the arithmetic cheaper helps the loop and
+ours alike: BatchStatNorm2d computes x - mean once and folds its weight into 1/sqrt(var + eps);
+in the same process, before and after, a chars5_maml training step (Conv4-32) went from 221 to
+189 ms.
 """
 from __future__ import annotations
 
@@ -79,7 +84,7 @@ import time
 
 import torch
 import torch.nn.functional as F
-from torch.func import functional_call, vmap
+from torch.func import functional_call
 
 from lecture_utils.cost import _sync, graph_saved_bytes
 from lecture_utils.device import get_device, seed_everything
@@ -155,7 +160,9 @@ def timed(makers: dict, device, repeats) -> dict:
     """Milliseconds per meta-gradient (build the meta-loss, back-propagate it) of every
     implementation: median, min and max over ``repeats`` after one warm-up, the repeats taken in
     turns (loop, ours, loop, ours, ...) so that a busy machine slows them alike; and the MiB each
-    graph saves for backward. An implementation that fails is reported with its error."""
+    graph saves for backward. Each timed run follows an untimed run of the same implementation, as
+    in a training loop: straight after the loop's many small allocations the MLP's "ours" took
+    2.15 ms instead of 1.40 (caches and allocator, not the computation). An implementation that fails is reported with its error."""
     rows, times = {}, {}
     for impl, make_loss in makers.items():
         try:
@@ -173,6 +180,7 @@ def timed(makers: dict, device, repeats) -> dict:
             rows[impl] = {"error": f"{type(error).__name__}: {str(error).splitlines()[0][:70]}"}
     for _ in range(repeats):
         for impl in times:
+            makers[impl]().backward()  # untimed: time each run right after one of its own, as in training
             _sync(device)
             start = time.perf_counter()
             makers[impl]().backward()
@@ -257,6 +265,24 @@ def conv4_batch_scaling(conv, device, repeats):
               f"({per_image[5] / per_image[n]:.2f}x the per-image speed at 5)")
 
 
+def conv4_query_bound(conv, batch, device, repeats):
+    """A floor under every exact meta-gradient: each must run the query images forward and backward
+    once per task (at ϕ_i; timed here at θ, the same arithmetic). The loop's time over this
+    floor's is the most any batching could gain even if the support set's second-order work were free."""
+    names, theta = zip(*conv.named_parameters())
+
+    def query_only():
+        losses = [F.cross_entropy(functional_call(conv, dict(zip(names, theta)), (x_qry,)), y_qry)
+                  for _, _, x_qry, y_qry in zip(*batch)]
+        return sum(losses) / len(losses)
+
+    rows = timed({"loop": lambda: loop_meta_loss(conv, batch, F.cross_entropy, 0.4, 1), "query": query_only},
+                 device, repeats)
+    bound = rows["loop"]["ms"] / rows["query"]["ms"]
+    print(f"Conv4 query pass alone, 1 step: {rows['query']['ms']:.0f} ms against the loop's {rows['loop']['ms']:.0f} "
+          f"({rows['query']['ms'] / rows['loop']['ms']:.0%}): no exact method can be faster than {bound:.2f}x the loop")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: lecture_utils.device)")
@@ -293,6 +319,7 @@ def main():
                                                   repeats=3 if args.quick else 5, extra=extra)
     if args.candidates:
         conv4_batch_scaling(conv, device, repeats=3 if args.quick else 5)
+        conv4_query_bound(conv, conv_batch, device, repeats=3 if args.quick else 5)
     print("Conv4 episodes: 5-way 1-shot, 5 query images per class; Conv4 with 64 channels.")
     print(f"speedup_mlp_1step={speedups['mlp_1step']:.2f} speedup_conv4_1step={speedups['conv4_1step']:.2f}")
 

@@ -36,7 +36,7 @@ from lecture_utils.validation import LOSSES, check_batch, check_choice, check_in
 APPROXIMATIONS = ("second_order", "first_order", "head_only")
 BATCHINGS = ("auto", "vmap", "loop", "expand")
 BODY_THEN_HEAD = (SineMLP, Conv4)  # models whose forward is exactly head(body(x))
-__all__ = ["APPROXIMATIONS", "LOSSES", "MAML", "adapt", "adapt_tasks", "check_choice", "choose_batching", "over_tasks"]
+__all__ = ["APPROXIMATIONS", "LOSSES", "MAML", "adapt", "adapt_tasks", "check_choice", "choose_batching", "over_tasks", "per_task_loss"]
 
 
 def adapt(model: nn.Module, params: dict[str, Tensor], x_spt: Tensor, y_spt: Tensor, *,
@@ -122,18 +122,24 @@ def adapt_tasks(model: nn.Module, params: dict[str, Tensor], x_spt: Tensor, y_sp
         phi = {n: (p if p.requires_grad or n not in adapted else p.detach().requires_grad_()).expand(len(x_spt), *p.shape)
                for n, p in params.items()}                              # ϕ_i starts at θ
         for _ in range(steps):
-            losses = vmap(loss_fn)(forward_tasks(model, phi, x_spt), y_spt)  # spt_loss of each task: [T]
+            losses = per_task_loss(loss_fn, forward_tasks(model, phi, x_spt), y_spt)  # spt_loss of each task: [T]
             grads = torch.autograd.grad(losses.sum(), [phi[n] for n in adapted], create_graph=keep_graph)
             phi.update({n: phi[n] - inner_lr * g for n, g in zip(adapted, grads)})  # ϕ_i = θ - α * grad
     return phi
+
+
+def per_task_loss(loss_fn, pred: Tensor, y: Tensor) -> Tensor:
+    """``loss_fn`` of each task, [T]: predictions and targets [T, n, ...], each task's loss the mean
+    over its own n examples, as ``loss_fn(pred[i], y[i])`` gives it."""
+    return loss_fn(pred.flatten(0, 1), y.flatten(0, 1), reduction="none").view(len(pred), -1).mean(1)
 
 
 def choose_batching(model: nn.Module, batching: str) -> str:
     """``auto``: on a GPU, vmap for every model (one batched kernel beats many small ones); on the
     CPU, ``expand`` for the MLP and the per-task loop for convolutional nets, whose time goes
     into the convolution and batch-norm arithmetic rather than into Python (measured by
-    ``benchmarks/meta_gradient.py`` on 1 CPU thread: for the sinusoid MLP expand was 9.4x the
-    per-task loop at 1 inner step and 18.9x at 5, vmap 7.4x and 12.2x in the same run; for Conv4
+    ``benchmarks/meta_gradient.py`` on 1 CPU thread: for the sinusoid MLP expand was 11.3x the
+    per-task loop at 1 inner step and 14.2x at 5, vmap 6.6x at both in the same run; for Conv4
     every batched form is slower than the loop)."""
     if batching != "auto":
         return batching
@@ -260,7 +266,7 @@ class MAML(InnerLoop):
             phi = adapt_tasks(model, params, batch.x_spt, batch.y_spt, loss_fn=self.loss_fn, inner_lr=self.inner_lr,
                               steps=self.inner_steps if steps is None else steps, approx=self.approx)
             preds = forward_tasks(model, phi, batch.x_qry)              # f(x_qry, ϕ_i) for every task
-            return vmap(self.loss_fn)(preds, batch.y_qry).mean(), preds
+            return per_task_loss(self.loss_fn, preds, batch.y_qry).mean(), preds
 
         def one_task(x_spt, y_spt, x_qry, y_qry):
             return self.query(model, params, x_spt, y_spt, x_qry, y_qry, steps)

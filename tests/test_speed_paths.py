@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.func import functional_call, grad
 
-from lecture_utils.maml import MAML, adapt, choose_batching
+from lecture_utils.maml import MAML, adapt, choose_batching, per_task_loss
 from lecture_utils.models import Conv4, SineMLP, forward_tasks, is_head, parameters_of
 from lecture_utils.reptile import Reptile
 from lecture_utils.training import evaluate, evaluate_steps
@@ -91,6 +91,17 @@ def test_sine_mlp_forward_tasks_is_the_per_task_forward(hidden):
     for i in range(4):
         want = functional_call(model, {n: p[i] for n, p in params.items()}, (x[i],))
         torch.testing.assert_close(got[i], want, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_per_task_loss_is_the_loss_of_each_task(task):
+    """``per_task_loss`` (one call for all tasks, what ``expand`` uses) equals ``loss_fn`` task by task."""
+    g = torch.Generator().manual_seed(4)
+    pred = torch.randn(3, 7, 1 if task == "regression" else 5, generator=g, dtype=torch.float64)
+    y = torch.randn(3, 7, 1, generator=g, dtype=torch.float64) if task == "regression" else torch.randint(5, (3, 7), generator=g)
+    loss_fn = MAML(task).loss_fn
+    want = torch.stack([loss_fn(pred[i], y[i]) for i in range(3)])
+    torch.testing.assert_close(per_task_loss(loss_fn, pred, y), want, rtol=1e-12, atol=1e-14)
 
 
 def test_auto_batching_is_expand_for_the_mlp_and_the_loop_for_conv4_on_the_cpu():
