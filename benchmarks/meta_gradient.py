@@ -40,15 +40,15 @@ this benchmark's own thread), torch 2.13.0, median ms (min-max), speed-up over (
   Conv4 5 steps loop 5277 | higher 5517 (0.96x) | ours 5541 (0.95x)
 
   --quick --candidates (MLP: 5 repeats; Conv4: 8 tasks, 3 repeats)
-  MLP 1 step    loop 19.7 | ours 1.7 (11.3x) | vmap 3.0 (6.6x)
-  MLP 5 steps   loop 81.9 | ours 5.8 (14.2x) | vmap 12.4 (6.6x)
-  Conv4 1 step  loop 486 | ours 499 (0.98x) | vmap 847 (0.57x) | expand 841 (0.58x) |
-                chlast 540 (0.90x, 4.6e-5 off) | compile: fails
-  Conv4 5 steps loop 1275 | ours 1330 (0.96x) | vmap 1540 (0.83x) | expand 1529 (0.83x) |
-                chlast 1396 (0.91x, 4.6e-5 off) | compile: fails
+  MLP 1 step    loop 20.4 | ours 1.8 (11.1x) | vmap 3.1 (6.5x)
+  MLP 5 steps   loop 83.8 | ours 6.3 (13.4x) | vmap 12.8 (6.6x)
+  Conv4 1 step  loop 497 | ours 524 (0.95x) | vmap 824 (0.60x) | expand 835 (0.60x) |
+                chlast 562 (0.88x, 4.6e-5 off) | compile: fails
+  Conv4 5 steps loop 1292 | ours 1342 (0.96x) | vmap 1552 (0.83x) | expand 1608 (0.80x) |
+                chlast 1421 (0.91x, 4.6e-5 off) | compile: fails
   Conv4, one set of weights, one batch of n images, second-order pass, ms per image:
-                n=5 4.68 | n=25 3.86 (1.21x) | n=160 4.23 (1.10x) | n=800 11.20 (0.42x)
-  Conv4 query pass alone, 1 step: 293 ms of the loop's 475 (62%): at most 1.62x for any exact method
+                n=5 4.72 | n=25 3.93 (1.20x) | n=160 4.86 (0.97x) | n=800 10.87 (0.43x)
+  Conv4 query pass alone, 1 step: 294 ms of the loop's 481 (61%): at most 1.63x for any exact method
 
 For the MLP, "ours" is batching="expand" with ``SineMLP.forward_tasks`` (the T tasks' forward
 passes as three batched matrix products, torch.baddbmm, instead of vmap over the module) and
@@ -63,11 +63,11 @@ outright ("torch.compile with aot_autograd does not currently support double bac
 chlast is slower and differs by 4.6e-5 relative (over the 1e-5 bound); vmap and expand are
 exact (below 6e-7 in float32) but slower, since the convolutions become grouped convolutions. The
 last two rows say why none can. Every exact meta-gradient runs the query images forward and
-backward once per task, and that alone is 62% of the loop's time: even with the support set's
-second-order work free, 1.62x is the ceiling, and 1.5x (317 ms) would leave that work 24 ms of the 182
-it takes. Batching
-cannot make it so: even the best case, every image through the same weights, costs about the same
-per image at n = 160 (32 tasks' support sets) as at n = 5 (one task's), and far more at n = 800.
+backward once per task, and that alone is 61% of the loop's time: even with the support set's
+second-order work free, 1.63x is the ceiling, and 1.5x (321 ms) would leave that work 27 ms of
+the 187 it takes. Batching cannot make it so: even the best case, every image through the same
+weights, costs about the same per image at n = 160 (32 tasks' support sets) as at n = 5 (one
+task's), and far more at n = 800.
 On one thread the time is arithmetic (convolution and its backward, max-pool, the batch norm's
 elementwise operations), not Python dispatch. Making the arithmetic cheaper helps the loop and
 ours alike: BatchStatNorm2d computes x - mean once and folds its weight into 1/sqrt(var + eps);
@@ -162,7 +162,8 @@ def timed(makers: dict, device, repeats) -> dict:
     turns (loop, ours, loop, ours, ...) so that a busy machine slows them alike; and the MiB each
     graph saves for backward. Each timed run follows an untimed run of the same implementation, as
     in a training loop: straight after the loop's many small allocations the MLP's "ours" took
-    2.15 ms instead of 1.40 (caches and allocator, not the computation). An implementation that fails is reported with its error."""
+    2.15 ms instead of 1.40 (caches and allocator, not the computation). An implementation that
+    fails is reported with its error."""
     rows, times = {}, {}
     for impl, make_loss in makers.items():
         try:
@@ -243,41 +244,28 @@ def conv4_batch_scaling(conv, device, repeats):
     images. Prints ms per image for a second-order pass (forward, gradient with create_graph,
     backward through it) at n = 5 (one task's support set) up to 800; batching can only win
     where the per-image time falls as n grows."""
-    per_image = {}
-    for n in (5, 25, 160, 800):
-        x = torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(n)).to(device)
-        params = list(conv.parameters())
+    params = list(conv.parameters())
 
-        def second_order():
-            grads = torch.autograd.grad(conv(x).square().mean(), params, create_graph=True)
-            torch.autograd.grad(sum(g.square().sum() for g in grads), params)
+    def second_order(x):
+        grads = torch.autograd.grad(conv(x).square().mean(), params, create_graph=True)
+        return sum(g.square().sum() for g in grads)          # its backward is the second pass
 
-        second_order()
-        ts = []
-        for _ in range(repeats):
-            _sync(device)
-            start = time.perf_counter()
-            second_order()
-            _sync(device)
-            ts.append((time.perf_counter() - start) * 1e3 / n)
-        per_image[n] = statistics.median(ts)
+    sizes = (5, 25, 160, 800)
+    images = {n: torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(n)).to(device) for n in sizes}
+    rows = timed({n: lambda x=images[n]: second_order(x) for n in sizes}, device, repeats)
+    per_image = {n: rows[n]["ms"] / n for n in sizes}
+    for n in sizes:
         print(f"Conv4 one batch of {n:>3} images: {per_image[n]:6.2f} ms per image "
               f"({per_image[5] / per_image[n]:.2f}x the per-image speed at 5)")
 
 
 def conv4_query_bound(conv, batch, device, repeats):
     """A floor under every exact meta-gradient: each must run the query images forward and backward
-    once per task (at ϕ_i; timed here at θ, the same arithmetic). The loop's time over this
-    floor's is the most any batching could gain even if the support set's second-order work were free."""
-    names, theta = zip(*conv.named_parameters())
-
-    def query_only():
-        losses = [F.cross_entropy(functional_call(conv, dict(zip(names, theta)), (x_qry,)), y_qry)
-                  for _, _, x_qry, y_qry in zip(*batch)]
-        return sum(losses) / len(losses)
-
-    rows = timed({"loop": lambda: loop_meta_loss(conv, batch, F.cross_entropy, 0.4, 1), "query": query_only},
-                 device, repeats)
+    once per task (at ϕ_i; timed here at θ, the same arithmetic: (a) with no inner step). The
+    loop's time over this floor's is the most any batching could gain even if the support set's
+    second-order work were free."""
+    rows = timed({"loop": lambda: loop_meta_loss(conv, batch, F.cross_entropy, 0.4, 1),
+                  "query": lambda: loop_meta_loss(conv, batch, F.cross_entropy, 0.4, 0)}, device, repeats)
     bound = rows["loop"]["ms"] / rows["query"]["ms"]
     print(f"Conv4 query pass alone, 1 step: {rows['query']['ms']:.0f} ms against the loop's {rows['loop']['ms']:.0f} "
           f"({rows['query']['ms'] / rows['loop']['ms']:.0%}): no exact method can be faster than {bound:.2f}x the loop")
@@ -289,7 +277,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="8 Conv4 tasks instead of 32, fewer repeats")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads, pinned (default 1)")
     parser.add_argument("--candidates", action="store_true",
-                        help="also measure the candidates of the docstring (vmap, expand, chlast, compile) and Conv4's per-image time by batch size")
+                        help="also measure the candidates of the docstring (vmap, expand, chlast, compile), "
+                             "Conv4's per-image time by batch size and its query-pass floor")
     args = parser.parse_args()
     device = get_device(args.device, source="--device")
     torch.set_num_threads(args.threads)

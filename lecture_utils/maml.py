@@ -138,8 +138,8 @@ def choose_batching(model: nn.Module, batching: str) -> str:
     """``auto``: on a GPU, vmap for every model (one batched kernel beats many small ones); on the
     CPU, ``expand`` for the MLP and the per-task loop for convolutional nets, whose time goes
     into the convolution and batch-norm arithmetic rather than into Python (measured by
-    ``benchmarks/meta_gradient.py`` on 1 CPU thread: for the sinusoid MLP expand was 11.3x the
-    per-task loop at 1 inner step and 14.2x at 5, vmap 6.6x at both in the same run; for Conv4
+    ``benchmarks/meta_gradient.py`` on 1 CPU thread: for the sinusoid MLP expand was 11.1x the
+    per-task loop at 1 inner step and 13.4x at 5, vmap 6.5x and 6.6x in the same run; for Conv4
     every batched form is slower than the loop)."""
     if batching != "auto":
         return batching

@@ -119,8 +119,9 @@ def forward_with(model: nn.Module, params: dict[str, Tensor], x: Tensor) -> Tens
 
 
 def forward_tasks(model: nn.Module, params: dict[str, Tensor], x: Tensor) -> Tensor:
-    """f(x_i; ϕ_i) for T tasks at once: ``params`` name -> [T, ...], ``x`` [T, n, ...]. The
-    model's own ``forward_tasks`` where it has one (``SineMLP``), else ``forward_with`` under vmap."""
+    """f(x_i; ϕ_i) for T tasks at once: ``params`` name -> [T, ...], ``x`` [T, n, ...].
+    ``SineMLP.forward_tasks`` for exactly a ``SineMLP`` (a subclass may change ``forward``), else
+    ``forward_with`` under vmap."""
     if type(model) is SineMLP:
         return model.forward_tasks(params, x)
-    return vmap(lambda p, x_i: functional_call(model, p, (x_i,)))(params, x)
+    return vmap(lambda p, x_i: forward_with(model, p, x_i))(params, x)
