@@ -50,9 +50,9 @@ this benchmark's own thread), torch 2.13.0, median ms (min-max), speed-up over (
                 n=5 4.72 | n=25 3.93 (1.20x) | n=160 4.86 (0.97x) | n=800 10.87 (0.43x)
   Conv4 query pass alone, 1 step: 294 ms of the loop's 481 (61%): at most 1.63x for any exact method
 
-For the MLP, "ours" is batching="expand" with ``SineMLP.forward_tasks`` (the T tasks' forward
+For the MLP, "ours" is batching="expand" with ``batching.mlp_forward_tasks`` (the T tasks' forward
 passes as three batched matrix products, torch.baddbmm, instead of vmap over the module) and
-``maml.per_task_loss`` (one loss call for all tasks instead of vmap over the loss). At these sizes
+``batching.per_task_loss`` (one loss call for all tasks instead of vmap over the loss). At these sizes
 the time was per-operation overhead: the previous round's expand, vmap over the module and the
 loss, measured 5.6x at 1 step and 7.4x at 5 in its default run. Gradients agree with the loop
 within 1.6e-7 of the largest entry.
@@ -123,7 +123,7 @@ def higher_meta_loss(model, batch, loss_fn, inner_lr, steps):
 
 def package_meta_loss(batching):
     """MAML(batching=...) as a candidate: "vmap" (torch.func.grad under vmap; convolutions become
-    grouped convolutions) or "expand" (θ copied per task, one autograd.grad: maml.adapt_tasks)."""
+    grouped convolutions) or "expand" (θ copied per task, one autograd.grad: batching.adapt_tasks)."""
     def meta_loss(model, batch, loss_fn, inner_lr, steps):
         task = next(name for name, fn in LOSSES.items() if fn is loss_fn)
         return MAML(task=task, inner_lr=inner_lr, inner_steps=steps, batching=batching).objective(model, batch)[0]

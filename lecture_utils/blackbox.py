@@ -18,7 +18,8 @@ from torch import Tensor, nn
 from torch.func import vmap
 
 from lecture_utils.models import Conv4
-from lecture_utils.validation import LOSSES, check_batch, check_choice
+from lecture_utils.tasks import as_task_batch
+from lecture_utils.validation import LOSSES, check_batch, check_choice, model_dtype
 
 
 class BlackBoxLearner(nn.Module):
@@ -80,6 +81,6 @@ class BlackBox:
     def objective(self, model: BlackBoxLearner, batch, steps: int | None = None) -> tuple[Tensor, Tensor]:
         if steps:
             raise ValueError("a black-box learner has no inner steps to change; pass steps=None")
-        batch = check_batch(self.task, batch)
+        batch = check_batch(self.task, as_task_batch(batch), model_dtype(model))
         preds = model(batch.x_spt, batch.y_spt, batch.x_qry)
         return LOSSES[self.task](preds.flatten(0, 1), batch.y_qry.flatten(0, 1)), preds

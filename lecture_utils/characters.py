@@ -19,7 +19,7 @@ from numbers import Integral, Real
 import torch
 from torch import Tensor
 
-from lecture_utils.tasks import check_count
+from lecture_utils.validation import check_count
 
 ROTATIONS = (0, 90, 180, 270)
 SPLITS = ("train", "val", "test")

@@ -13,7 +13,8 @@ import torch
 
 from lecture_utils.characters import SPLITS, CharacterSet, character_of, split_characters
 from lecture_utils.omniglot import OMNIGLOT_ENV, load_omniglot, load_vendored_omniglot
-from lecture_utils.tasks import TaskBatch, check_count, check_cpu_generator
+from lecture_utils.tasks import TaskBatch
+from lecture_utils.validation import check_count, check_cpu_generator
 
 SPLIT_FRACTIONS = (0.75, 0.10, 0.15)  # of the characters, for (train, val, test)
 

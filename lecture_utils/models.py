@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call, vmap
+from torch.func import functional_call
 
 HEAD = "head."
 
@@ -31,19 +31,10 @@ class SineMLP(nn.Module):
         self.head = nn.Linear(hidden, 1, dtype=dtype)
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.shape[-1] != self.body[0].in_features:
+            raise ValueError(f"SineMLP takes inputs of shape [..., {self.body[0].in_features}], got "
+                             f"{tuple(x.shape)}: sinusoid inputs are [T, n, 1]")
         return self.head(self.body(x))
-
-    def forward_tasks(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
-        """The forward pass of T tasks at once, task i with its own weights ϕ_i: ``params`` maps
-        each parameter name to [T, ...], ``x`` is [T, n, 1]. Three batched matrix products
-        (``torch.baddbmm``), the same arithmetic as ``forward`` per task without the per-operation
-        cost of ``vmap``; ``MAML(batching="expand")`` uses it (``forward_tasks`` below)."""
-        h = x
-        for layer in ("body.0", "body.2", "head"):
-            weight, bias = params[f"{layer}.weight"], params[f"{layer}.bias"]
-            h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))   # h @ W_i^T + b_i
-            h = h.relu() if layer != "head" else h
-        return h
 
 
 class BatchStatNorm2d(nn.Module):
@@ -116,12 +107,3 @@ def is_head(name: str) -> bool:
 def forward_with(model: nn.Module, params: dict[str, Tensor], x: Tensor) -> Tensor:
     """f(x; params): run ``model`` with ``params`` in place of its own weights."""
     return functional_call(model, params, (x,))
-
-
-def forward_tasks(model: nn.Module, params: dict[str, Tensor], x: Tensor) -> Tensor:
-    """f(x_i; ϕ_i) for T tasks at once: ``params`` name -> [T, ...], ``x`` [T, n, ...].
-    ``SineMLP.forward_tasks`` for exactly a ``SineMLP`` (a subclass may change ``forward``), else
-    ``forward_with`` under vmap."""
-    if type(model) is SineMLP:
-        return model.forward_tasks(params, x)
-    return vmap(lambda p, x_i: forward_with(model, p, x_i))(params, x)

@@ -87,16 +87,16 @@ register(Recipe("sine_pretrained", "01", MAML("regression", inner_lr=0.01, inner
                 "sinusoid", k_shot=10, k_query=10, hidden=40, iterations=10_000))
 
 # --- Notebook 03 (§2, 문제점과 대안): first-order and head-only MAML on sinusoids, each trained
-# exactly like sine_maml_k10; only ``approx`` differs.
-for _approx, _short in (("first_order", "fomaml"), ("head_only", "anil")):
-    register(Recipe(f"sine_{_short}_k10", "03", MAML("regression", inner_lr=0.01, inner_steps=1, approx=_approx),
+# exactly like sine_maml_k10; only the approximation differs.
+for _flag, _short in (("first_order", "fomaml"), ("head_only", "anil")):
+    register(Recipe(f"sine_{_short}_k10", "03", MAML("regression", inner_lr=0.01, inner_steps=1, **{_flag: True}),
                     "sinusoid", k_shot=10, k_query=10, hidden=40, iterations=10_000))
 
 # --- Characters, 5-way 1-shot and 20-way 1-shot (notebooks 03, 04, 05). ``chars5_maml`` is the
 # model notebooks 04 and 05 compare against: one inner step of α = 0.4, as in the MAML paper.
 # Notebook 03 studies the first-order gap as a function of α: for each difficulty, second- and
 # first-order MAML are trained alike (network, tasks, meta-batch, iterations, seed) at
-# α = 0.4, 0.1 and 0.03; only ``approx`` and α differ. The α = 0.4 models carry the plain names.
+# α = 0.4, 0.1 and 0.03; only ``first_order`` and α differ. The α = 0.4 models carry the plain names.
 # 20-way uses 4 tasks per meta-batch and 1 query image per class, so a step costs about as much
 # as a 5-way step.
 ALPHAS = (0.4, 0.1, 0.03)
@@ -111,11 +111,11 @@ def alpha_suffix(alpha: float) -> str:
 
 for _n, _shape in CHARS.items():
     for _alpha in ALPHAS:
-        for _approx, _short in (("second_order", "maml"), ("first_order", "fomaml")):
+        for _first_order, _short in ((False, "maml"), (True, "fomaml")):
             register(Recipe(f"chars{_n}_{_short}{alpha_suffix(_alpha)}", "03",
-                            MAML("classification", inner_lr=_alpha, inner_steps=1, approx=_approx),
+                            MAML("classification", inner_lr=_alpha, inner_steps=1, first_order=_first_order),
                             "characters", **_shape))
-register(Recipe("chars5_anil", "03", MAML("classification", inner_lr=0.4, inner_steps=1, approx="head_only"),
+register(Recipe("chars5_anil", "03", MAML("classification", inner_lr=0.4, inner_steps=1, head_only=True),
                 "characters", **CHARS[5]))
 
 # --- Notebook 04 (Appendix B): black-box meta-learners trained like the MAML models they are

@@ -18,7 +18,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
-from lecture_utils.maml import InnerLoop, adapt, over_tasks
+from lecture_utils.batching import over_tasks
+from lecture_utils.maml import InnerLoopAlgorithm, adapt
 from lecture_utils.models import parameters_of
 from lecture_utils.tasks import TaskBatch
 from lecture_utils.validation import check_choice
@@ -27,7 +28,7 @@ ADAPT_ON = ("support", "support+query")
 
 
 @dataclass(frozen=True)
-class Reptile(InnerLoop):
+class Reptile(InnerLoopAlgorithm):
     """Reptile's inner loop (``inner_steps`` SGD steps of size ``inner_lr`` on each task's
     support set) and its outer direction mean_i(ϕ_i - θ).
 
@@ -52,11 +53,11 @@ class Reptile(InnerLoop):
     def adapt(self, model, params, x_spt, y_spt, steps: int | None = None):
         """ϕ_i: plain SGD on the support set; no graph is kept (Reptile never needs one)."""
         return adapt(model, params, x_spt, y_spt, loss_fn=self.loss_fn, inner_lr=self.inner_lr,
-                     steps=self.inner_steps if steps is None else steps, approx="first_order")
+                     steps=self.steps_or_default(steps), first_order=True)
 
     def adapted_params(self, model: nn.Module, batch, steps: int | None = None) -> dict[str, Tensor]:
         """ϕ_i for every task of the batch, stacked: name -> [T, *shape]."""
-        batch = self.check_batch(batch)
+        batch = self.check_batch(batch, model)
         params = {n: p.detach() for n, p in parameters_of(model).items()}
         return over_tasks(model, self.batching, lambda xs, ys: self.adapt(model, params, xs, ys, steps),
                           batch.x_spt, batch.y_spt)
@@ -72,7 +73,7 @@ class Reptile(InnerLoop):
         ``adapt_on="support+query"`` ϕ_i has seen the query examples too, so these predictions
         are training-set predictions; ``predict`` (adapting on the support set alone) gives the honest
         test-time ones."""
-        batch = self.check_batch(batch)
+        batch = self.check_batch(batch, model)
         if self.adapt_on == "support+query":
             batch = TaskBatch(torch.cat([batch.x_spt, batch.x_qry], 1), torch.cat([batch.y_spt, batch.y_qry], 1),
                               batch.x_qry, batch.y_qry)

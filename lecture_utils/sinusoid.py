@@ -19,7 +19,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from lecture_utils.tasks import TaskBatch, batch_task, batch_to, check_count, check_cpu_generator
+from lecture_utils.tasks import TaskBatch, batch_task, batch_to
+from lecture_utils.validation import check_count, check_cpu_generator, check_float_dtype
 
 
 def sinusoid(x: Tensor, amplitude, phase) -> Tensor:
@@ -77,6 +78,7 @@ class SinusoidTasks:
         check_count("k_support", k_support)
         check_count("k_query", k_query)
         check_cpu_generator(generator)
+        check_float_dtype(dtype)
         amplitude = _uniform(self.amplitude, (num_tasks,), generator, dtype)
         phase = _uniform(self.phase, (num_tasks,), generator, dtype)
         x = _uniform(self.x_range, (num_tasks, k_support + k_query, 1), generator, dtype)
@@ -93,6 +95,7 @@ class SinusoidTasks:
         """
         check_count("k_query", k_query)
         check_cpu_generator(generator)
+        check_float_dtype(dtype)
         amplitude = torch.as_tensor(amplitude, dtype=dtype, device="cpu").reshape(-1)
         phase = torch.as_tensor(phase, dtype=dtype, device="cpu").reshape(-1)
         if len(amplitude) == 0 or len(amplitude) != len(phase):

@@ -7,11 +7,11 @@ tensors with the task index first, so ``batch.x_spt[i]`` is task i's support inp
 """
 from __future__ import annotations
 
-from numbers import Integral
 from typing import NamedTuple
 
-import torch
 from torch import Tensor
+
+from lecture_utils.validation import check_batch_tuple, check_task_index
 
 
 class TaskBatch(NamedTuple):
@@ -42,31 +42,10 @@ def batch_task(batch, i: int):
     return type(batch)(*(tensor[i:i + 1] for tensor in batch))
 
 
-def check_task_index(i: int, num_tasks: int) -> int:
-    """Return ``i`` as a non-negative task index, or raise a ValueError naming the valid range."""
-    if isinstance(i, bool) or not isinstance(i, Integral) or not -num_tasks <= i < num_tasks:
-        raise ValueError(f"task index {i!r} is out of range: this batch holds {num_tasks} tasks, "
-                         f"so use an integer in {-num_tasks}..{num_tasks - 1}")
-    return int(i) % num_tasks
-
-
-def check_count(name: str, value: int, minimum: int = 1) -> int:
-    """Return ``value`` if it is an integer >= ``minimum``, else raise a ValueError naming ``name``.
-
-    Used for every count a notebook passes in: tasks per batch, shots, ways, drawings, characters.
-    """
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def check_cpu_generator(generator) -> torch.Generator:
-    """Return ``generator`` if it is a CPU ``torch.Generator``, else raise a ValueError.
-
-    Every task family draws from a CPU generator and only then moves the batch to the device,
-    so one seed gives the same tasks on the CPU, a GPU or Apple MPS.
-    """
-    if not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
-        raise ValueError("generator must be a CPU torch.Generator (e.g. torch.Generator().manual_seed(0)), "
-                         f"so that one seed gives the same tasks on every device; got {generator!r}")
-    return generator
+def as_task_batch(batch) -> TaskBatch:
+    """The four tensors of a meta-batch by name: a ``TaskBatch``, a ``SinusoidBatch`` or a
+    plain tuple ``(x_spt, y_spt, x_qry, y_qry)``."""
+    check_batch_tuple(batch)
+    if hasattr(batch, "x_spt"):
+        return TaskBatch(batch.x_spt, batch.y_spt, batch.x_qry, batch.y_qry)
+    return TaskBatch(*batch[:4])

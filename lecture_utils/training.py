@@ -25,7 +25,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from lecture_utils.validation import as_task_batch, check_finite_batch
+from lecture_utils.tasks import as_task_batch
+from lecture_utils.validation import check_count, check_finite_batch, check_seed
 
 EXPLOSION = 1e3  # warn when the meta-loss grows this many times above its first value
 
@@ -77,8 +78,9 @@ def meta_train(model: nn.Module, algorithm, sample_batch: Callable[[torch.Genera
     learning rates, instead of silently filling the model with NaN. ``position`` is the row of the
     progress bar when several bars are shown at once (``python -m lecture_utils.pretrained``).
     """
-    if iterations < 0:
-        raise ValueError(f"iterations must be >= 0, got {iterations}")
+    iterations = check_count("iterations", iterations, minimum=0)
+    val_every = check_count("val_every", val_every)
+    seed = check_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     meta_optim = torch.optim.Adam(model.parameters(), lr=meta_lr)
     history = History()
@@ -163,6 +165,9 @@ class _Scores:
             self.accs.append(task_acc)
 
     def result(self) -> tuple[Tensor, Tensor | None]:
+        if not self.losses:
+            raise ValueError("no held-out batches to evaluate: pass a non-empty list of meta-batches, "
+                             "e.g. [sample(generator, 50)]")
         return torch.cat(self.losses).cpu(), (torch.cat(self.accs).cpu() if self.accs else None)
 
 

@@ -1,9 +1,14 @@
-"""The checks every meta-objective makes at its boundary, so bad input fails with a clear message.
+"""Every check of what a student passes in, in one place, so bad input fails with a clear message.
 
-``MAML``, ``Reptile`` and ``BlackBox`` call these before any work: the task type and the loss
-it implies, the inner learning rate and step count, and the shape of a meta-batch (lecture §1:
-``x_spt, y_spt, x_qry, y_qry`` with the task index first). A wrong shape that broadcasting
-would quietly accept (``[K, 1]`` instead of ``[T, K, 1]``) is an error here, not a wrong number.
+The algorithms (``MAML``, ``Reptile``, ``BlackBox``), the task families and the training loop
+call these before any work: the task type and the loss it implies, the inner learning rate and
+step count, counts and seeds, and the shape of a meta-batch (lecture §1: ``x_spt, y_spt, x_qry,
+y_qry`` with the task index first). A wrong shape that broadcasting would quietly accept
+(``[K, 1]`` instead of ``[T, K, 1]``, or targets of another width than the predictions) is an
+error here, not a wrong number. (Files have their own checks where they are read:
+``omniglot.py`` for the archives, ``checkpoints.py`` for weights.)
+
+This module is the ground floor: it imports nothing from the package.
 """
 from __future__ import annotations
 
@@ -14,22 +19,59 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lecture_utils.tasks import TaskBatch
+BATCH_FIELDS = ("x_spt", "y_spt", "x_qry", "y_qry")
+SHAPES = {"regression": ("[T, n, d] (d = 1 for sinusoids)", "[T, n, d] (d = 1 for sinusoids)"),
+          "classification": ("[T, n, C, H, W]", "[T, n] (long)")}
 
-LOSSES = {"regression": F.mse_loss, "classification": F.cross_entropy}
-SHAPES = {"regression": ("[T, n, d] (d = 1 for sinusoids)", "[T, n, d] (d = 1 for sinusoids)"), "classification": ("[T, n, C, H, W]", "[T, n] (long)")}
 
+# --- the two losses of the lecture, with the checks that broadcasting would skip -----------------
+
+def mse_loss(pred: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """``F.mse_loss`` that refuses predictions and targets of different shapes (which it would
+    broadcast into a wrong number, with only a warning)."""
+    if pred.shape != target.shape:
+        raise ValueError(f"regression predictions have shape {tuple(pred.shape)} but the targets have "
+                         f"{tuple(target.shape)}: the targets' last dimension must be the model's output "
+                         f"size ({pred.shape[-1] if pred.dim() else 1})")
+    return F.mse_loss(pred, target, reduction=reduction)
+
+
+def cross_entropy(logits: Tensor, labels: Tensor, reduction: str = "mean") -> Tensor:
+    """``F.cross_entropy`` without its ``ignore_index``: label -100 would otherwise be skipped
+    silently (``check_batch`` refuses negative labels before any work)."""
+    return F.cross_entropy(logits, labels, reduction=reduction, ignore_index=-(2 ** 62))
+
+
+LOSSES = {"regression": mse_loss, "classification": cross_entropy}
+
+
+# --- choices, numbers and counts -----------------------------------------------------------------
 
 def check_choice(value: str, valid: tuple[str, ...], what: str) -> str:
     """``value`` if it is one of ``valid``, else a ValueError naming the choices."""
-    if value not in valid:
+    if not isinstance(value, str) or value not in valid:
         raise ValueError(f"unknown {what} {value!r}; choose one of {', '.join(valid)}")
     return value
 
 
-def check_inner_lr(value) -> float:
-    """The inner learning rate α: a finite number > 0 (a tensor, e.g. a learned α, is passed through)."""
+def check_flag(value, name: str) -> bool:
+    """``value`` if it is True or False (not 0/1 or a string), else a ValueError."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def check_inner_lr(value) -> float | Tensor:
+    """The inner learning rate α: a finite number > 0, or a floating tensor (a learned α) whose
+    entries are all finite and > 0."""
     if isinstance(value, Tensor):
+        if not value.is_floating_point():
+            raise ValueError(f"inner_lr as a tensor must be floating point, got {value.dtype}")
+        with torch.no_grad():
+            ok = bool(torch.isfinite(value).all() and (value > 0).all())
+        if not ok:
+            raise ValueError(f"inner_lr must be finite and > 0 everywhere (a negative α is gradient ascent), "
+                             f"got {value.detach().flatten()[:4].tolist()}{'...' if value.numel() > 4 else ''}")
         return value
     if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"inner_lr must be a finite number > 0 (e.g. 0.01), got {value!r}")
@@ -38,35 +80,81 @@ def check_inner_lr(value) -> float:
 
 def check_inner_steps(value, minimum: int = 0) -> int:
     """The number of inner steps: an integer >= ``minimum``."""
+    return check_count("inner_steps", value, minimum)
+
+
+def check_count(name: str, value, minimum: int = 1) -> int:
+    """``value`` if it is an integer >= ``minimum``, else a ValueError naming ``name``.
+
+    Used for every count a notebook passes in: tasks per batch, shots, ways, iterations, steps.
+    """
     if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"inner_steps must be an integer >= {minimum} (e.g. 1), got {value!r}")
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
-def as_task_batch(batch) -> TaskBatch:
-    """The four tensors of a meta-batch by name: a ``TaskBatch``, a ``SinusoidBatch`` or a
-    plain tuple ``(x_spt, y_spt, x_qry, y_qry)``."""
-    if hasattr(batch, "x_spt"):
-        return TaskBatch(batch.x_spt, batch.y_spt, batch.x_qry, batch.y_qry)
-    if not isinstance(batch, (tuple, list)) or len(batch) < 4:
+def check_seed(seed) -> int:
+    """A seed: an integer >= 0 (``torch.manual_seed`` would truncate 1.5, or reject -1 late)."""
+    return check_count("seed", seed, minimum=0)
+
+
+def check_task_index(i, num_tasks: int) -> int:
+    """``i`` as a non-negative task index, or a ValueError naming the valid range."""
+    if isinstance(i, bool) or not isinstance(i, Integral) or not -num_tasks <= i < num_tasks:
+        raise ValueError(f"task index {i!r} is out of range: this batch holds {num_tasks} tasks, "
+                         f"so use an integer in {-num_tasks}..{num_tasks - 1}")
+    return int(i) % num_tasks
+
+
+def check_cpu_generator(generator) -> torch.Generator:
+    """``generator`` if it is a CPU ``torch.Generator``, else a ValueError.
+
+    Every task family draws from a CPU generator and only then moves the batch to the device,
+    so one seed gives the same tasks on the CPU, a GPU or Apple MPS.
+    """
+    if not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
+        raise ValueError("generator must be a CPU torch.Generator (e.g. torch.Generator().manual_seed(0)), "
+                         f"so that one seed gives the same tasks on every device; got {generator!r}")
+    return generator
+
+
+def check_float_dtype(dtype, name: str = "dtype") -> torch.dtype | None:
+    """None or a floating-point torch dtype (tasks hold real numbers)."""
+    if dtype is not None and (not isinstance(dtype, torch.dtype) or not dtype.is_floating_point):
+        raise ValueError(f"{name} must be a floating-point torch dtype (e.g. torch.float32 or "
+                         f"torch.float64), got {dtype!r}")
+    return dtype
+
+
+# --- the meta-batch ------------------------------------------------------------------------------
+
+def model_dtype(model) -> torch.dtype | None:
+    """The floating dtype of ``model``'s first parameter (None if it has none), for ``check_batch``."""
+    parameters = getattr(model, "parameters", None)
+    first = next(iter(parameters()), None) if callable(parameters) else None
+    return first.dtype if first is not None else None
+
+
+def check_batch_tuple(batch) -> None:
+    """A meta-batch is (x_spt, y_spt, x_qry, y_qry): a ``TaskBatch``, a ``SinusoidBatch`` or a tuple."""
+    if not hasattr(batch, "x_spt") and (not isinstance(batch, (tuple, list)) or len(batch) < 4):
         raise ValueError("a meta-batch is (x_spt, y_spt, x_qry, y_qry), e.g. a TaskBatch; "
                          f"got {type(batch).__name__}")
-    return TaskBatch(*batch[:4])
 
 
-def check_batch(task: str, batch) -> TaskBatch:
-    """The meta-batch as a ``TaskBatch`` after checking its shapes for ``task``.
+def check_batch(task: str, batch, dtype: torch.dtype | None = None):
+    """``batch`` (a ``TaskBatch``) after checking it for ``task``; ``dtype`` is the model's.
 
-    Regression: x and y of shape [T, n, d] (d = 1 for sinusoids). Classification: x [T, n, C, H, W], y [T, n] class
-    ids (long). All four tensors hold the same number of tasks T, and each y matches its x.
+    Regression: x and y of shape [T, n, d] (d = 1 for sinusoids), floating point. Classification:
+    x [T, n, C, H, W] floating point, y [T, n] class ids (long, >= 0). All four tensors hold the
+    same number of tasks T >= 1, every set at least one example, and each y matches its x.
+    With ``dtype``, floating inputs must have the model's dtype.
     """
-    batch = as_task_batch(batch)
     x_shape, y_shape = SHAPES[task]
-    for name, tensor in zip(TaskBatch._fields, batch):
+    for name, tensor in zip(BATCH_FIELDS, batch):
         if not isinstance(tensor, Tensor):
             raise ValueError(f"{name} must be a tensor, got {type(tensor).__name__}")
         is_x = name.startswith("x")
-        expected = x_shape if is_x else y_shape
         if task == "regression":
             ok = tensor.dim() == 3
         elif is_x:
@@ -74,22 +162,51 @@ def check_batch(task: str, batch) -> TaskBatch:
         else:
             ok = tensor.dim() == 2 and tensor.dtype == torch.long
         if not ok:
-            hint = " (add the task dimension, e.g. x[None])" if tensor.dim() == 2 and task == "regression" else ""
-            raise ValueError(f"{task} {name} must have shape {expected}, got {tuple(tensor.shape)} "
-                             f"({tensor.dtype}){hint}")
-    counts = {name: len(tensor) for name, tensor in zip(TaskBatch._fields, batch)}
+            raise ValueError(f"{task} {name} must have shape {x_shape if is_x else y_shape}, got "
+                             f"{tuple(tensor.shape)} ({tensor.dtype}){_shape_hint(task, name, tensor, batch)}")
+        if (is_x or task == "regression") and not tensor.is_floating_point():
+            raise ValueError(f"{name} must be floating point, got {tensor.dtype}: convert it, e.g. "
+                             f"{name}.float() (images as uint8 0..255: {name}.float() / 255)")
+        if dtype is not None and tensor.is_floating_point() and tensor.dtype != dtype:
+            raise ValueError(f"{name} is {tensor.dtype} but the model computes in {dtype}: convert the batch "
+                             f"(e.g. batch.to(torch.device('cpu')) then tensors .to({dtype})) or the model "
+                             f"(model.to({tensor.dtype}))")
+    counts = {name: len(tensor) for name, tensor in zip(BATCH_FIELDS, batch)}
     if len(set(counts.values())) != 1:
         raise ValueError("support and query must hold the same number of tasks T, got "
                          + ", ".join(f"{n} {c}" for n, c in counts.items()))
-    for x, y, which in ((batch.x_spt, batch.y_spt, "support"), (batch.x_qry, batch.y_qry, "query")):
+    if counts["x_spt"] == 0:
+        raise ValueError("the meta-batch holds no tasks (T = 0): sample at least one task")
+    for x, y, which in ((batch[0], batch[1], "support"), (batch[2], batch[3], "query")):
         if x.shape[:2] != y.shape[:2]:
             raise ValueError(f"the {which} inputs and targets differ in size: {tuple(x.shape)} and {tuple(y.shape)}")
+        if x.shape[1] == 0:
+            raise ValueError(f"the {which} set is empty (shape {tuple(x.shape)}): every task needs at least "
+                             f"one {which} example")
+    if task == "regression" and batch[1].shape[-1] != batch[3].shape[-1]:
+        raise ValueError(f"y_spt and y_qry must have the same last dimension, got {tuple(batch[1].shape)} "
+                         f"and {tuple(batch[3].shape)}")
+    if task == "classification":
+        for name, labels in (("y_spt", batch[1]), ("y_qry", batch[3])):
+            if labels.numel() and labels.min() < 0:
+                raise ValueError(f"{name} holds a negative class id ({labels.min().item()}); class ids are "
+                                 "0 .. n_way - 1")
     return batch
+
+
+def _shape_hint(task: str, name: str, tensor: Tensor, batch) -> str:
+    """The usual fix for a regression tensor with one dimension too few."""
+    if task != "regression" or tensor.dim() != 2:
+        return ""
+    x = batch[0] if name.endswith("spt") else batch[2]
+    if name.startswith("y") and isinstance(x, Tensor) and x.dim() == 3 and x.shape[:2] == tensor.shape:
+        return f" (add the output dimension: {name}[..., None])"
+    return f" (add the task dimension: {name}[None])"
 
 
 def check_finite_batch(batch) -> None:
     """Raise a ValueError naming the first tensor of the batch that holds NaN or inf."""
-    for name, tensor in zip(TaskBatch._fields, as_task_batch(batch)):
+    for name, tensor in zip(BATCH_FIELDS, batch):
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise ValueError(f"the task batch holds NaN or inf in {name}: the data is broken, not the "
                              "learning rates; check how the batch was made")

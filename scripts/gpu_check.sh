@@ -62,14 +62,14 @@ EOF
 
 step probe 90 "$PYTHON" - <<'EOF'
 import time, torch
-from lecture_utils import device as dev
+from lecture_utils import device as dev, probe
 
 start = time.perf_counter()
-reason = dev.probe_device("cuda")
+reason = probe.probe_device("cuda")
 print(f"probe_device('cuda'): {'pass' if reason is None else 'FAIL: ' + reason} "
       f"({time.perf_counter() - start:.2f} s, CUDA start-up included)")
 start = time.perf_counter()
-again = dev._run_probe(torch.device("cuda"))
+again = probe._run_probe(torch.device("cuda"))
 print(f"again, warm: {'pass' if again is None else 'FAIL'} ({time.perf_counter() - start:.3f} s)")
 print(f"get_device() -> {dev.get_device()}; describe_device() -> {dev.describe_device()}")
 

@@ -75,8 +75,9 @@ def method_of(recipe) -> str:
     if kind == "MAML":
         if algo.inner_steps == 0:
             return "pretrained (joint regression, no inner step)"
-        return {"second_order": "MAML", "first_order": "first-order MAML",
-                "head_only": "MAML, head only (ANIL)"}.get(algo.approx, f"MAML ({algo.approx})")
+        if algo.head_only:
+            return "first-order MAML, head only" if algo.first_order else "MAML, head only (ANIL)"
+        return "first-order MAML" if algo.first_order else "MAML"
     if kind == "BlackBox":
         return "black-box meta-learner"
     return kind

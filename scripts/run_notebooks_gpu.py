@@ -71,7 +71,8 @@ def run_with_nbval_lax(copy: Path, timeout: int) -> str:
 def probe_passes() -> bool:
     """Run the probe every notebook's get_device() runs, once here, and print its result."""
     sys.path.insert(0, str(REPO))  # this checkout's lecture_utils, as the notebooks import it
-    from lecture_utils.device import DEVICE_ENV, PROBE_ENV, parse_device, probe_device
+    from lecture_utils.device import DEVICE_ENV, PROBE_ENV, parse_device
+    from lecture_utils.probe import probe_device
 
     target = parse_device(os.environ[DEVICE_ENV], f"${DEVICE_ENV}")
     if target.type == "cpu" or os.environ.get(PROBE_ENV) == "0":

@@ -1,5 +1,5 @@
-"""The device choice cannot silently break second-order MAML (issue 15) and bad device names
-get a clear error naming where they came from (issue 13).
+"""The device choice cannot silently break second-order MAML, and bad device names get a clear
+error naming where they came from.
 
 The CPU stands in for an accelerator: the tests pretend Apple MPS is present and route the
 probe's device-side computation (``_candidate_meta_gradient``) to the CPU, where they break it.
@@ -12,13 +12,15 @@ import torch
 import torch.nn.functional as F
 
 from lecture_utils import device as dev
-from lecture_utils.device import DEVICE_ENV, PROBE_ENV, describe_device, get_device, probe_device
+from lecture_utils import probe
+from lecture_utils.device import DEVICE_ENV, PROBE_ENV, describe_device, get_device
+from lecture_utils.probe import probe_device
 
 
 @pytest.fixture(autouse=True)
 def fresh_session(monkeypatch):
     """No cached probe, no earlier fallback, no device variables, and no CUDA."""
-    monkeypatch.setattr(dev, "_probe_results", {})
+    monkeypatch.setattr(probe, "_probe_results", {})
     monkeypatch.setattr(dev, "_fallback", None)
     monkeypatch.delenv(DEVICE_ENV, raising=False)
     monkeypatch.delenv(PROBE_ENV, raising=False)
@@ -34,7 +36,7 @@ def stand_in(monkeypatch):
 
         @staticmethod
         def kernel(model, batch, maml):
-            return dev._meta_gradient(model, batch, maml, torch.device("cpu"))
+            return probe._meta_gradient(model, batch, maml, torch.device("cpu"))
 
     def on_stand_in(model, batch, maml, device):
         assert device == torch.device("mps")
@@ -42,7 +44,7 @@ def stand_in(monkeypatch):
         return StandIn.kernel(model, batch, maml)
 
     monkeypatch.setattr(dev, "_mps_available", lambda: True)
-    monkeypatch.setattr(dev, "_candidate_meta_gradient", on_stand_in)
+    monkeypatch.setattr(probe, "_candidate_meta_gradient", on_stand_in)
     return StandIn
 
 
@@ -50,7 +52,7 @@ def missing_double_backward(monkeypatch):
     def pool(*args, **kwargs):
         raise NotImplementedError("derivative for aten::max_pool2d_with_indices_backward is not implemented")
     return lambda model, batch, maml: _with(monkeypatch, F, "max_pool2d", pool,
-                                            lambda: dev._meta_gradient(model, batch, maml, torch.device("cpu")))
+                                            lambda: probe._meta_gradient(model, batch, maml, torch.device("cpu")))
 
 
 def _with(monkeypatch, owner, name, value, compute):
@@ -62,21 +64,21 @@ def _with(monkeypatch, owner, name, value, compute):
 def scaled(factor, param="head.bias"):
     """A kernel whose gradient for one parameter is off by ``factor``."""
     def kernel(model, batch, maml):
-        grads = dev._meta_gradient(model, batch, maml, torch.device("cpu"))
+        grads = probe._meta_gradient(model, batch, maml, torch.device("cpu"))
         return {n: g * factor if n == param else g for n, g in grads.items()}
     return kernel
 
 
 def first_order(model, batch, maml):
     """A device that silently drops the second-order term of the meta-gradient."""
-    return dev._meta_gradient(model, batch, dataclasses.replace(maml, approx="first_order"), torch.device("cpu"))
+    return probe._meta_gradient(model, batch, dataclasses.replace(maml, first_order=True), torch.device("cpu"))
 
 
 # --- the probe -------------------------------------------------------------------------------
 
 def test_probe_passes_on_the_cpu_and_leaves_the_global_rng_alone():
     state = torch.random.get_rng_state()
-    assert dev._run_probe(torch.device("cpu")) is None
+    assert probe._run_probe(torch.device("cpu")) is None
     assert torch.equal(torch.random.get_rng_state(), state)
 
 
@@ -152,7 +154,7 @@ def test_probe_off_uses_the_device_unchecked(stand_in, monkeypatch):
 def test_the_cpu_is_never_probed(stand_in, monkeypatch):
     monkeypatch.setenv(DEVICE_ENV, "cpu")
     assert get_device() == torch.device("cpu") and get_device("cpu") == torch.device("cpu")
-    assert stand_in.calls == 0 and dev._probe_results == {}
+    assert stand_in.calls == 0 and probe._probe_results == {}
 
 
 @pytest.mark.cuda
@@ -220,7 +222,7 @@ def test_gpu_runner_stops_when_the_probe_fails(stand_in, monkeypatch, capsys):
     monkeypatch.setenv(DEVICE_ENV, "mps")
     assert script.probe_passes()
     assert "probe on mps: pass" in capsys.readouterr().out
-    monkeypatch.setattr(dev, "_probe_results", {})
+    monkeypatch.setattr(probe, "_probe_results", {})
     stand_in.kernel = first_order
     assert not script.probe_passes()
     assert "probe on mps: FAIL: its second-order MAML gradient differs" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""The algorithms behave exactly as the math of the lecture says (issue: lecture_utils core)."""
+"""The algorithms behave exactly as the math of the lecture says."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -10,7 +10,10 @@ from lecture_utils.maml import MAML, adapt
 from lecture_utils.models import BatchStatNorm2d, Conv4, SineMLP, is_head, parameters_of
 from lecture_utils.reptile import Reptile
 
-APPROXES = ["second_order", "first_order", "head_only"]
+# The approximations of §2 as MAML's flags (the last combines both remedies).
+VARIANTS = {"second_order": {}, "first_order": {"first_order": True}, "head_only": {"head_only": True},
+            "first_order_head_only": {"first_order": True, "head_only": True}}
+APPROXES = list(VARIANTS)
 
 
 pytestmark = pytest.mark.usefixtures("float64")  # tests/conftest.py
@@ -82,7 +85,7 @@ def test_second_order_matches_closed_form_for_linear_regression():
     expected = (torch.eye(4) - alpha * hessian_spt) @ grad_qry_at_phi
     (got,) = meta_grad(MAML(inner_lr=alpha, inner_steps=1), model, (xs, ys, xq, yq))
     torch.testing.assert_close(got.T, expected, rtol=1e-12, atol=1e-12)
-    (first,) = meta_grad(MAML(inner_lr=alpha, approx="first_order"), model, (xs, ys, xq, yq))
+    (first,) = meta_grad(MAML(inner_lr=alpha, first_order=True), model, (xs, ys, xq, yq))
     torch.testing.assert_close(first.T, grad_qry_at_phi, rtol=1e-12, atol=1e-12)
 
 
@@ -90,7 +93,7 @@ def test_first_order_is_query_gradient_at_phi_and_create_graph_false_is_first_or
     model, batch = SineMLP(), regression_batch(tasks=1)
     xs, ys, xq, yq = (t[0] for t in batch)
     alpha = 0.05
-    first = meta_grad(MAML(inner_lr=alpha, approx="first_order"), model, batch)
+    first = meta_grad(MAML(inner_lr=alpha, first_order=True), model, batch)
     second = meta_grad(MAML(inner_lr=alpha), model, batch)
 
     phi = {n: p.detach().requires_grad_() for n, p in
@@ -114,11 +117,11 @@ def test_head_only_adapts_the_head_and_still_trains_the_body():
     model, batch = SineMLP(), regression_batch()
     theta = parameters_of(model)
     phi = adapt(model, theta, batch[0][0], batch[1][0], loss_fn=F.mse_loss, steps=3,
-                inner_lr=0.1, approx="head_only")
+                inner_lr=0.1, head_only=True)
     for name in theta:
         moved = not torch.equal(phi[name], theta[name])
         assert moved == is_head(name), name
-    grads = dict(zip(theta, meta_grad(MAML(inner_lr=0.1, inner_steps=3, approx="head_only"), model, batch)))
+    grads = dict(zip(theta, meta_grad(MAML(inner_lr=0.1, inner_steps=3, head_only=True), model, batch)))
     assert all(grads[n].abs().sum() > 0 for n in theta if not is_head(n))
 
 
@@ -158,8 +161,8 @@ def test_batched_meta_gradient_equals_per_task_loop(approx, net, batching):
         model, batch, kw = SineMLP(), regression_batch(tasks=4), dict(inner_lr=0.05, inner_steps=2)
     else:
         model, batch, kw = Conv4(3, hidden=6), image_batch(tasks=3), dict(task="classification", inner_lr=0.4)
-    batched = meta_grad(MAML(approx=approx, batching=batching, **kw), model, batch)
-    looped = meta_grad(MAML(approx=approx, batching="loop", **kw), model, batch)
+    batched = meta_grad(MAML(**VARIANTS[approx], batching=batching, **kw), model, batch)
+    looped = meta_grad(MAML(**VARIANTS[approx], batching="loop", **kw), model, batch)
     for a, b in zip(batched, looped):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-9)
 
@@ -180,9 +183,9 @@ def test_batch_norm_from_primitives_matches_torch_batch_norm():
 
 def all_algorithms():
     return [
-        (SineMLP, regression_batch, MAML(inner_lr=0.01, approx="second_order")),
-        (SineMLP, regression_batch, MAML(inner_lr=0.01, approx="first_order")),
-        (SineMLP, regression_batch, MAML(inner_lr=0.01, approx="head_only")),
+        (SineMLP, regression_batch, MAML(inner_lr=0.01)),
+        (SineMLP, regression_batch, MAML(inner_lr=0.01, first_order=True)),
+        (SineMLP, regression_batch, MAML(inner_lr=0.01, head_only=True)),
         (SineMLP, regression_batch, Reptile(inner_lr=0.01)),
         (BlackBoxLearner.for_sinusoid, regression_batch, BlackBox()),
         (lambda: Conv4(3, hidden=4), image_batch, MAML("classification", inner_lr=0.4)),
@@ -205,8 +208,10 @@ def test_every_algorithm_runs_and_trains_on_device(device):
 
 
 def test_invalid_choices_are_named():
-    with pytest.raises(ValueError, match="unknown approximation 'second'.*second_order, first_order, head_only"):
-        MAML(approx="second")
+    with pytest.raises(ValueError, match="first_order must be True or False, got 'yes'"):
+        MAML(first_order="yes")
+    with pytest.raises(TypeError, match="approx"):
+        MAML(approx="first_order")
     with pytest.raises(ValueError, match="unknown task type"):
         Reptile(task="ranking")
     with pytest.raises(ValueError, match="inner_steps must be an integer >= 1"):

@@ -28,9 +28,9 @@ from lecture_utils.sinusoid import SinusoidTasks
 
 # --- Exercise 1: extrapolate the memory line ------------------------------------------------------
 
-def saved_mib(model, batch, steps: int, approx: str = "second_order", inner_lr: float = 0.4) -> float:
+def saved_mib(model, batch, steps: int, first_order: bool = False, inner_lr: float = 0.4) -> float:
     """MiB the autograd graph of one meta-loss saves for backward (``steps`` inner steps)."""
-    loss, _ = MAML("classification", inner_lr=inner_lr, inner_steps=steps, approx=approx).objective(model, batch)
+    loss, _ = MAML("classification", inner_lr=inner_lr, inner_steps=steps, first_order=first_order).objective(model, batch)
     return graph_saved_bytes(loss) / 2**20
 
 
@@ -88,7 +88,8 @@ def check_first_order_adapt(first_order_adapt) -> None:
         return
     reference = {}
     for approx in ("first_order", "second_order"):
-        phi_ref = adapt(model, theta, x_spt, y_spt, loss_fn=F.mse_loss, steps=1, inner_lr=alpha, approx=approx)
+        phi_ref = adapt(model, theta, x_spt, y_spt, loss_fn=F.mse_loss, steps=1, inner_lr=alpha,
+                        first_order=approx == "first_order")
         reference[approx] = _meta_gradient(model, phi_ref, x_qry, y_qry)
     values_ok = all(torch.allclose(phi[n].detach(), theta[n] - alpha * grads[n], rtol=1e-9, atol=1e-12)
                     for n in theta)

@@ -15,7 +15,8 @@ import matplotlib.pyplot as plt
 import torch
 
 from lecture_utils.distortions import distort
-from lecture_utils.tasks import TaskBatch, check_task_index
+from lecture_utils.tasks import TaskBatch
+from lecture_utils.validation import check_task_index
 
 SHEAR_LIMIT = 1.4  # radians; tan(1.4) = 5.8, beyond that the drawing leaves the canvas
 SCALE_LIMITS = (0.25, 2.0)

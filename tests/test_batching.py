@@ -1,25 +1,28 @@
-"""The faster paths give the numbers of the plain ones (issue 14): first-order without the inner
-gradient's outer graph, head-only on features computed once, ``evaluate_steps`` adapting
-incrementally, and Reptile's batched query predictions. Each is compared in float64 with the
-reference written out here as the code was before (one full forward per inner step, re-adapting
-from θ for every step count, a Python loop over tasks)."""
+"""Every batching strategy gives the numbers of the plain per-task inner loop: vmap, expand (with
+the MLP's batched matrix products), head-only on features computed once, first order without the
+inner gradient's outer graph, ``evaluate_steps`` adapting incrementally, and Reptile's batched
+query predictions. Each is compared in float64 with ``reference_adapt``, an independent
+implementation with ``torch.autograd.grad(create_graph=...)`` written out here (one full forward
+per inner step, a Python loop over tasks)."""
 import pytest
 import torch
 from torch.func import functional_call, grad
 
-from lecture_utils.maml import MAML, adapt, choose_batching, per_task_loss
-from lecture_utils.models import Conv4, SineMLP, forward_tasks, is_head, parameters_of
+from lecture_utils.batching import choose_batching, forward_tasks, per_task_loss
+from lecture_utils.maml import MAML, adapt
+from lecture_utils.models import Conv4, SineMLP, is_head, parameters_of
 from lecture_utils.reptile import Reptile
 from lecture_utils.training import evaluate, evaluate_steps
-from tests.test_maml import image_batch, regression_batch
+from tests.test_maml import VARIANTS, image_batch, regression_batch
 
 
 pytestmark = pytest.mark.usefixtures("float64")  # tests/conftest.py
 
 
-def reference_adapt(model, params, x_spt, y_spt, *, loss_fn, steps, inner_lr, approx):
-    """``maml.adapt`` as it was: the full model at every step, the first-order gradient detached."""
-    adapted = [n for n in params if approx != "head_only" or is_head(n)]
+def reference_adapt(model, params, x_spt, y_spt, *, loss_fn, steps, inner_lr, first_order, head_only):
+    """The inner loop written with ``torch.func.grad`` of the full model at every step, the
+    first-order gradient detached after it was taken with its graph."""
+    adapted = [n for n in params if not head_only or is_head(n)]
 
     def support_loss(fast, frozen):
         return loss_fn(functional_call(model, {**frozen, **fast}, (x_spt,)), y_spt)
@@ -29,16 +32,21 @@ def reference_adapt(model, params, x_spt, y_spt, *, loss_fn, steps, inner_lr, ap
         fast = {n: phi[n] for n in adapted}
         frozen = {n: p for n, p in phi.items() if n not in fast}
         grads = grad(support_loss)(fast, frozen)
-        if approx == "first_order":
+        if first_order:
             grads = {n: g.detach() for n, g in grads.items()}
         phi.update({n: fast[n] - inner_lr * grads[n] for n in adapted})
     return phi
 
 
-class ReferenceMAML(MAML):
-    def adapt(self, model, params, x_spt, y_spt, steps=None):
-        return reference_adapt(model, params, x_spt, y_spt, loss_fn=self.loss_fn, inner_lr=self.inner_lr,
-                               steps=self.inner_steps if steps is None else steps, approx=self.approx)
+def reference_objective(alg, model, batch):
+    """The meta-objective as a plain Python loop over tasks with ``reference_adapt``: no strategy."""
+    params, losses, preds = parameters_of(model), [], []
+    for x_spt, y_spt, x_qry, y_qry in zip(*batch):
+        phi = reference_adapt(model, params, x_spt, y_spt, loss_fn=alg.loss_fn, inner_lr=alg.inner_lr,
+                              steps=alg.inner_steps, first_order=alg.first_order, head_only=alg.head_only)
+        preds.append(functional_call(model, phi, (x_qry,)))
+        losses.append(alg.loss_fn(preds[-1], y_qry))
+    return torch.stack(losses).mean(), torch.stack(preds)
 
 
 def case(net, tasks=3):
@@ -47,33 +55,33 @@ def case(net, tasks=3):
     return Conv4(3, hidden=6), image_batch(tasks=tasks), dict(task="classification", inner_lr=0.4, inner_steps=2)
 
 
-def meta_grad(alg, model, batch):
-    loss, preds = alg.objective(model, batch)
+def meta_grad(alg, model, batch, objective=None):
+    loss, preds = (objective or type(alg).objective)(alg, model, batch)
     return torch.autograd.grad(loss, list(model.parameters())), preds
 
 
 @pytest.mark.parametrize("batching", ["vmap", "loop", "expand"])
-@pytest.mark.parametrize("approx", ["first_order", "head_only", "second_order"])
+@pytest.mark.parametrize("approx", list(VARIANTS))
 @pytest.mark.parametrize("net", ["mlp", "conv4"])
 def test_meta_gradient_equals_the_reference(net, approx, batching):
     model, batch, kw = case(net)
-    got, got_preds = meta_grad(MAML(approx=approx, batching=batching, **kw), model, batch)
-    want, want_preds = meta_grad(ReferenceMAML(approx=approx, batching=batching, **kw), model, batch)
+    got, got_preds = meta_grad(MAML(**VARIANTS[approx], batching=batching, **kw), model, batch)
+    want, want_preds = meta_grad(MAML(**VARIANTS[approx], **kw), model, batch, reference_objective)
     torch.testing.assert_close(got_preds, want_preds, rtol=1e-10, atol=1e-12)
     for a, b in zip(got, want):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("steps", [0, 1, 3])
-@pytest.mark.parametrize("approx", ["first_order", "head_only", "second_order"])
+@pytest.mark.parametrize("approx", list(VARIANTS))
 def test_expand_under_no_grad_matches_the_loop(approx, steps):
     """``batching="expand"`` takes its inner gradients with autograd; evaluated under
     torch.no_grad (as the shift widget does) it must still adapt, and build no graph."""
     model, batch, kw = case("mlp")
     kw["inner_steps"] = steps
     with torch.no_grad():
-        got = MAML(approx=approx, batching="expand", **kw).objective(model, batch)
-    want = MAML(approx=approx, batching="loop", **kw).objective(model, batch)
+        got = MAML(**VARIANTS[approx], batching="expand", **kw).objective(model, batch)
+    want = MAML(**VARIANTS[approx], batching="loop", **kw).objective(model, batch)
     assert not got[0].requires_grad and not got[1].requires_grad
     torch.testing.assert_close(got[0], want[0].detach(), rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(got[1], want[1].detach(), rtol=1e-10, atol=1e-12)
@@ -81,7 +89,7 @@ def test_expand_under_no_grad_matches_the_loop(approx, steps):
 
 @pytest.mark.parametrize("hidden", [40, 7])
 def test_sine_mlp_forward_tasks_is_the_per_task_forward(hidden):
-    """``SineMLP.forward_tasks`` (batched matrix products, what ``expand`` runs) gives, for task
+    """``batching.mlp_forward_tasks`` (batched matrix products, what ``expand`` runs) gives, for task
     i, the module's own forward with task i's weights, also for a hidden width other than 40."""
     model = SineMLP(hidden)
     g = torch.Generator().manual_seed(3)
@@ -114,17 +122,17 @@ def test_first_order_phi_still_reaches_theta_with_identity_jacobian():
     """Computing the inner gradient under no_grad must not cut ϕ_i from θ: dϕ/dθ = I."""
     model, (xs, ys, _, _), _ = case("mlp")
     params = parameters_of(model)
-    phi = adapt(model, params, xs[0], ys[0], loss_fn=MAML().loss_fn, steps=3, inner_lr=0.05, approx="first_order")
+    phi = adapt(model, params, xs[0], ys[0], loss_fn=MAML().loss_fn, steps=3, inner_lr=0.05, first_order=True)
     ones = torch.autograd.grad(sum(p.sum() for p in phi.values()), list(params.values()))
     assert all(torch.equal(g, torch.ones_like(g)) for g in ones)
 
 
 def test_head_only_falls_back_to_the_full_model_for_a_wrong_image_size():
     model = Conv4(3, hidden=6)
-    x = torch.rand(3, 1, 32, 32)
+    x = torch.rand(1, 3, 1, 32, 32)
+    batch = (x, torch.arange(3)[None], x, torch.arange(3)[None])
     with pytest.raises(ValueError, match="28x28"):
-        adapt(model, parameters_of(model), x, torch.arange(3), loss_fn=MAML(task="classification").loss_fn,
-              approx="head_only")
+        MAML(task="classification", head_only=True, batching="loop").objective(model, batch)
 
 
 @pytest.mark.parametrize("algorithm", ["maml", "first_order", "head_only", "reptile", "pretrained"])
@@ -132,8 +140,8 @@ def test_head_only_falls_back_to_the_full_model_for_a_wrong_image_size():
 def test_evaluate_steps_equals_evaluate_per_step_count(net, algorithm):
     model, _, kw = case(net)
     kw.pop("inner_steps")
-    alg = {"maml": MAML(**kw), "first_order": MAML(approx="first_order", **kw),
-           "head_only": MAML(approx="head_only", **kw), "reptile": Reptile(**kw),
+    alg = {"maml": MAML(**kw), "first_order": MAML(first_order=True, **kw),
+           "head_only": MAML(head_only=True, **kw), "reptile": Reptile(**kw),
            "pretrained": MAML(inner_steps=0, **kw)}[algorithm]
     batches = [case(net, tasks=2)[1], case(net, tasks=3)[1]]
     steps = (5, 0, 1, None, 3)
