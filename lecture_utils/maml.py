@@ -40,7 +40,12 @@ from lecture_utils.tasks import as_task_batch
 from lecture_utils.validation import (LOSSES, check_batch, check_choice, check_flag, check_inner_lr,
                                       check_inner_steps, model_dtype)
 
-__all__ = ["MAML", "InnerLoopAlgorithm", "adapt"]
+__all__ = ["APPROXIMATIONS", "MAML", "InnerLoopAlgorithm", "adapt"]
+
+# The variants of §2 by name, as MAML's two flags: MAML(..., **APPROXIMATIONS["first_order"]).
+APPROXIMATIONS = {"second_order": {"first_order": False, "head_only": False},
+                  "first_order": {"first_order": True, "head_only": False},
+                  "head_only": {"first_order": False, "head_only": True}}
 
 
 def adapt(model: nn.Module, params: dict[str, Tensor], x_spt: Tensor, y_spt: Tensor, *, loss_fn,
