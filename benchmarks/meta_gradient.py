@@ -24,7 +24,7 @@ machine slows every implementation alike, each timed straight after an untimed r
 run, and the largest gradient difference from (a), relative to the largest gradient entry.
 Run:  .venv/bin/python benchmarks/meta_gradient.py [--quick] [--candidates] [--device cuda]
 
-Measured (issue 14) on the project's 2-core CPU (AMD EPYC), 1 thread, quiet (load average about 1:
+Measured on the project's 2-core CPU (AMD EPYC), 1 thread, quiet (load average about 1:
 this benchmark's own thread), torch 2.13.0, median ms (min-max), speed-up over (a) in the same run:
 
   default run (MLP: 25 tasks, 20 repeats; Conv4-64: 32 tasks, 5 repeats)

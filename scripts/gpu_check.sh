@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One pass over what only a GPU can check (issue 15), in about four minutes at most:
+# One pass over what only a GPU can check, in about four minutes at most:
 #   1. torch and CUDA are there (nothing is installed: the machine may have no network);
 #   2. lecture_utils.device's second-order MAML probe on cuda: result, time, and how far the GPU's
 #      meta-gradient is from the CPU's in full float32 and with torch's default TF32 convolutions;

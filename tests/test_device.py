@@ -163,7 +163,7 @@ def test_the_probe_passes_on_a_real_gpu(monkeypatch):
     assert probe_device("cuda") is None
 
 
-# --- names and where they came from (issue 13) -----------------------------------------------
+# --- names and where they came from -----------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["nonsense", "meta", "xla", "cuda:x", "gpu", "cuda:-1"])
 def test_unknown_names_are_refused_naming_their_source(monkeypatch, name):

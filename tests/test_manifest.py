@@ -120,7 +120,7 @@ def _save_recorded(folder: Path, recipe) -> Path:
 
     path = folder / f"{recipe.name}.pt"
     source = CHECKPOINTS / path.name
-    if source.exists():  # a copy of the committed file, as the issue asks
+    if source.exists():  # a copy of the committed file
         shutil.copy(source, path)
     else:
         save_checkpoint(path, recipe.build(), {"name": recipe.name})

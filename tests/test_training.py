@@ -1,4 +1,4 @@
-"""The training loop, evaluation and checkpoints (issue: lecture_utils core)."""
+"""The training loop, evaluation and checkpoints."""
 import pytest
 import torch
 

@@ -1,5 +1,5 @@
 """The Omniglot archives shipped in data/omniglot/: the default data of every character notebook
-(issue: real Omniglot by default). Checksums, the de-duplicated character count, a split that is
+(the default, offline data set). Checksums, the de-duplicated character count, a split that is
 disjoint by character and bit-identical everywhere (hash), no file written while loading, and
 clear errors for a missing, truncated or altered archive."""
 from __future__ import annotations
