@@ -176,6 +176,7 @@ def forward_tasks(model: nn.Module, params: dict[str, Tensor], x: Tensor) -> Ten
     ``mlp_forward_tasks`` for exactly a ``SineMLP`` (a subclass may change ``forward``), else
     the model's forward under vmap."""
     if type(model) is SineMLP:
+        model.check_input(x)
         return mlp_forward_tasks(params, x)
     return vmap(lambda p, x_i: functional_call(model, p, (x_i,)))(params, x)
 

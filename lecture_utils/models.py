@@ -31,10 +31,14 @@ class SineMLP(nn.Module):
         self.head = nn.Linear(hidden, 1, dtype=dtype)
 
     def forward(self, x: Tensor) -> Tensor:
+        self.check_input(x)
+        return self.head(self.body(x))
+
+    def check_input(self, x: Tensor) -> None:
+        """Inputs of another width than the first layer's would fail deep inside a matrix product."""
         if x.shape[-1] != self.body[0].in_features:
             raise ValueError(f"SineMLP takes inputs of shape [..., {self.body[0].in_features}], got "
                              f"{tuple(x.shape)}: sinusoid inputs are [T, n, 1]")
-        return self.head(self.body(x))
 
 
 class BatchStatNorm2d(nn.Module):

@@ -20,6 +20,9 @@ from lecture_utils.blackbox import BlackBox, BlackBoxLearner
 from lecture_utils.maml import MAML
 from lecture_utils.models import Conv4, SineMLP
 from lecture_utils.reptile import Reptile
+from lecture_utils.validation import check_choice, check_count
+
+FAMILIES = ("sinusoid", "characters")
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,11 @@ class Recipe:
     meta_lr: float = 1e-3
     seed: int = 0
     eval_tasks: int = 500
+
+    def __post_init__(self):
+        check_choice(self.family, FAMILIES, "task family")
+        if self.family == "characters":
+            check_count("n_way", self.n_way, minimum=2)
 
     @property
     def is_blackbox(self) -> bool:
