@@ -11,15 +11,13 @@ otherwise a test class would be a rotated copy of a training class.
 """
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
-from numbers import Integral, Real
 
 import torch
 from torch import Tensor
 
-from lecture_utils.validation import check_count
+from lecture_utils.validation import check_split_sizes
 
 ROTATIONS = (0, 90, 180, 270)
 SPLITS = ("train", "val", "test")
@@ -81,7 +79,7 @@ def split_characters(charset: CharacterSet, sizes=(0.75, 0.10, 0.15), seed: int 
     characters are shuffled with ``seed`` first; all rotations of a character stay together.
     """
     characters = list(dict.fromkeys(character_of(name) for name in charset.names))
-    counts = _split_counts(sizes, len(characters))
+    counts = check_split_sizes(sizes, len(characters))
     order = torch.randperm(len(characters), generator=torch.Generator().manual_seed(seed)).tolist()
     split_of_character, start = {}, 0
     for split, count in zip(SPLITS, counts):
@@ -94,21 +92,3 @@ def split_characters(charset: CharacterSet, sizes=(0.75, 0.10, 0.15), seed: int 
         if split is not None:
             classes[split].append(index)
     return {split: charset.subset(indices) for split, indices in classes.items()}
-
-
-def _split_counts(sizes, num_characters: int) -> list[int]:
-    if not isinstance(sizes, (tuple, list)) or len(sizes) != 3:
-        raise ValueError(f"sizes must be three numbers (train, val, test), got {sizes!r}")
-    if all(isinstance(size, Integral) and not isinstance(size, bool) for size in sizes):
-        counts = [check_count(f"the {split} size", size, minimum=0) for split, size in zip(SPLITS, sizes)]
-        if sum(counts) > num_characters:
-            raise ValueError(f"sizes {tuple(counts)} ask for {sum(counts)} characters, "
-                             f"but the set has only {num_characters}: use at most {num_characters} in total")
-        return counts
-    if (not all(isinstance(size, Real) and 0.0 <= size <= 1.0 for size in sizes)
-            or not math.isclose(sum(sizes), 1.0, abs_tol=1e-6)):
-        raise ValueError(f"sizes must be fractions in [0, 1] that sum to 1, or integer numbers of "
-                         f"characters; got {sizes!r}")
-    val = round(sizes[1] * num_characters)
-    test = min(round(sizes[2] * num_characters), num_characters - val)
-    return [num_characters - val - test, val, test]

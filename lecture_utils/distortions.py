@@ -13,11 +13,11 @@ Pixels that come from outside the image are background (0).
 """
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from lecture_utils.validation import check_distortion
 
 
 def distort(images: Tensor, shear=0.0, scale=1.0, rotation=0.0) -> Tensor:
@@ -33,12 +33,7 @@ def distort(images: Tensor, shear=0.0, scale=1.0, rotation=0.0) -> Tensor:
     shear = _per_image(shear, "shear", images)
     scale = _per_image(scale, "scale", images)
     rotation = _per_image(rotation, "rotation", images)
-    if not torch.all(shear.abs() < math.pi / 2):
-        raise ValueError(f"shear is an angle in radians and must lie in (-pi/2, pi/2), got {shear.unique().tolist()}")
-    if not torch.all((scale > 0) & scale.isfinite()):
-        raise ValueError(f"scale must be a finite number > 0, got {scale.unique().tolist()}")
-    if not torch.all(rotation.isfinite()):
-        raise ValueError(f"rotation must be a finite angle in radians, got {rotation.unique().tolist()}")
+    check_distortion(shear, scale, rotation)
     if torch.all((shear == 0) & (scale == 1) & (rotation == 0)):
         return images
     # affine_grid wants the inverse map, from output pixel to input pixel:

@@ -14,7 +14,7 @@ import torch
 from lecture_utils.characters import SPLITS, CharacterSet, character_of, split_characters
 from lecture_utils.omniglot import OMNIGLOT_ENV, load_omniglot, load_vendored_omniglot
 from lecture_utils.tasks import TaskBatch
-from lecture_utils.validation import check_count, check_cpu_generator
+from lecture_utils.validation import check_choice, check_count, check_cpu_generator
 
 SPLIT_FRACTIONS = (0.75, 0.10, 0.15)  # of the characters, for (train, val, test)
 
@@ -42,8 +42,7 @@ def load_characters(split: str = "train", root: str | None = None, seed: int = 0
     folder holding the full archives (``omniglot.download_omniglot``); ``cache_dir`` is where their
     decoded images are cached.  With ``verbose`` one line says which data is in use.
     """
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}: choose one of {', '.join(map(repr, SPLITS))}")
+    check_choice(split, SPLITS, "split")
     root = omniglot_root(root)
     charset = load_vendored_omniglot() if root is None else load_omniglot(root, cache_dir=cache_dir)
     charset = split_characters(charset, SPLIT_FRACTIONS, seed)[split]

@@ -22,7 +22,7 @@ from lecture_utils.batching import over_tasks
 from lecture_utils.maml import InnerLoopAlgorithm, adapt
 from lecture_utils.models import parameters_of
 from lecture_utils.tasks import TaskBatch
-from lecture_utils.validation import check_choice
+from lecture_utils.validation import check_choice, check_same_task_count
 
 ADAPT_ON = ("support", "support+query")
 
@@ -99,9 +99,7 @@ def gradient_inner_product(model: nn.Module, params: dict[str, Tensor], x_a: Ten
     B drawn independently, its expectation over the mini-batches is |∇ E[L]|², the squared norm of
     the task's own expected gradient.
     """
-    if not (len(x_a) == len(y_a) == len(x_b) == len(y_b)):
-        raise ValueError(f"x_a, y_a, x_b, y_b must hold the same number of tasks along dim 0, got "
-                         f"{len(x_a)}, {len(y_a)}, {len(x_b)}, {len(y_b)}; stack the tasks as [T, n, ...]")
+    check_same_task_count(x_a=x_a, y_a=y_a, x_b=x_b, y_b=y_b)
     params = {n: p.detach() for n, p in params.items()}
 
     def batch_grad(x: Tensor, y: Tensor) -> dict[str, Tensor]:

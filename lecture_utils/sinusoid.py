@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from numbers import Real
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from lecture_utils.tasks import TaskBatch, batch_task, batch_to
-from lecture_utils.validation import check_count, check_cpu_generator, check_float_dtype
+from lecture_utils.validation import check_count, check_cpu_generator, check_float_dtype, check_range
 
 
 def sinusoid(x: Tensor, amplitude, phase) -> Tensor:
@@ -69,7 +68,7 @@ class SinusoidTasks:
 
     def __post_init__(self):
         for name in ("amplitude", "phase", "x_range"):
-            object.__setattr__(self, name, _check_range(name, getattr(self, name)))
+            object.__setattr__(self, name, check_range(name, getattr(self, name)))
 
     def sample(self, num_tasks: int, k_support: int, k_query: int, generator: torch.Generator,
                device=None, dtype: torch.dtype = torch.float32) -> SinusoidBatch:
@@ -131,13 +130,3 @@ def _per_task(value, x: Tensor, name: str) -> Tensor:
         return value.reshape(-1, *[1] * (x.dim() - 1))
     raise ValueError(f"{name} must be a number, or one value per task with x of shape [T, n, 1]; "
                      f"got {name} of shape {tuple(value.shape)} and x of shape {tuple(x.shape)}")
-
-
-def _check_range(name: str, bounds) -> tuple[float, float]:
-    if (not isinstance(bounds, (tuple, list)) or len(bounds) != 2
-            or not all(isinstance(b, Real) and math.isfinite(b) for b in bounds)
-            or bounds[0] > bounds[1]):
-        raise ValueError(f"{name} must be a range (low, high) of two finite numbers with low <= high, "
-                         f"got {bounds!r}")
-    return float(bounds[0]), float(bounds[1])
-

@@ -126,6 +126,54 @@ def check_float_dtype(dtype, name: str = "dtype") -> torch.dtype | None:
     return dtype
 
 
+def check_range(name: str, bounds) -> tuple[float, float]:
+    """A range (low, high) of two finite numbers with low <= high, e.g. a sinusoid's amplitudes."""
+    if (not isinstance(bounds, (tuple, list)) or len(bounds) != 2
+            or not all(isinstance(b, Real) and not isinstance(b, bool) and math.isfinite(b) for b in bounds)
+            or bounds[0] > bounds[1]):
+        raise ValueError(f"{name} must be a range (low, high) of two finite numbers with low <= high, "
+                         f"got {bounds!r}")
+    return float(bounds[0]), float(bounds[1])
+
+
+def check_split_sizes(sizes, num_characters: int, splits=("train", "val", "test")) -> list[int]:
+    """Numbers of characters per split: three integers that fit, or three fractions summing to 1."""
+    if not isinstance(sizes, (tuple, list)) or len(sizes) != 3:
+        raise ValueError(f"sizes must be three numbers (train, val, test), got {sizes!r}")
+    if all(isinstance(size, Integral) and not isinstance(size, bool) for size in sizes):
+        counts = [check_count(f"the {split} size", size, minimum=0) for split, size in zip(splits, sizes)]
+        if sum(counts) > num_characters:
+            raise ValueError(f"sizes {tuple(counts)} ask for {sum(counts)} characters, "
+                             f"but the set has only {num_characters}: use at most {num_characters} in total")
+        return counts
+    if (not all(isinstance(size, Real) and 0.0 <= size <= 1.0 for size in sizes)
+            or not math.isclose(sum(sizes), 1.0, abs_tol=1e-6)):
+        raise ValueError(f"sizes must be fractions in [0, 1] that sum to 1, or integer numbers of "
+                         f"characters; got {sizes!r}")
+    val = round(sizes[1] * num_characters)
+    test = min(round(sizes[2] * num_characters), num_characters - val)
+    return [num_characters - val - test, val, test]
+
+
+def check_distortion(shear: Tensor, scale: Tensor, rotation: Tensor) -> None:
+    """Shear an angle in (-pi/2, pi/2), scale finite and > 0, rotation a finite angle (radians)."""
+    if not torch.all(shear.abs() < math.pi / 2):
+        raise ValueError(f"shear is an angle in radians and must lie in (-pi/2, pi/2), got {shear.unique().tolist()}")
+    if not torch.all((scale > 0) & scale.isfinite()):
+        raise ValueError(f"scale must be a finite number > 0, got {scale.unique().tolist()}")
+    if not torch.all(rotation.isfinite()):
+        raise ValueError(f"rotation must be a finite angle in radians, got {rotation.unique().tolist()}")
+
+
+def check_same_task_count(**tensors: Tensor) -> int:
+    """The number of tasks T that every tensor holds along dim 0, or an error listing them."""
+    counts = {name: len(t) for name, t in tensors.items()}
+    if len(set(counts.values())) != 1:
+        raise ValueError(f"{', '.join(counts)} must hold the same number of tasks along dim 0, got "
+                         f"{', '.join(map(str, counts.values()))}; stack the tasks as [T, n, ...]")
+    return next(iter(counts.values()))
+
+
 # --- the meta-batch ------------------------------------------------------------------------------
 
 def model_dtype(model) -> torch.dtype | None:

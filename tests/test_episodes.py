@@ -109,7 +109,7 @@ def test_default_data_is_the_shipped_omniglot_with_one_stable_line(no_omniglot, 
 
 
 def test_unknown_split_is_rejected(no_omniglot):
-    with pytest.raises(ValueError, match=r"unknown split 'training': choose one of 'train', 'val', 'test'"):
+    with pytest.raises(ValueError, match=r"unknown split 'training'; choose one of train, val, test"):
         load_characters("training")
 
 
