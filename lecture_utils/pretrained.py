@@ -4,11 +4,9 @@ Every model a notebook needs is a ``Recipe`` (``recipes.py``): the network, the 
 task family, and the training budget. ``load_pretrained(name)`` loads the committed weights under
 ``checkpoints/`` after checking them against ``checkpoints/manifest.json``; with
 ``retrain=True`` (or when no checkpoint exists, e.g. for real Omniglot) it trains from
-scratch with a progress bar and saves. Retrain everything from the command line with::
-
-    python -m lecture_utils.pretrained [NAME ...] [--device cuda] [--jobs 2] [--plan]
-
-(``reproduce.py``: a measured plan first, then one or several training processes.)
+scratch with a progress bar and saves. Retrain from a terminal with ``python -m lecture_utils.retrain``
+(``retrain.py``: a measured plan first, then one or several training processes; ``make reproduce``
+retrains them all).
 
 Character models are stored per data source (``omniglot-minimal``, the shipped archives, or
 ``omniglot``, a full download): weights trained on one are never used for the other.
@@ -48,6 +46,11 @@ def checkpoint_path(r: Recipe) -> Path:
     return CHECKPOINTS / f"{r.name}{suffix}.pt"
 
 
+def retrain_command(name: str) -> str:
+    """The terminal command that retrains ``name`` (recorded in its manifest entry)."""
+    return f"python -m lecture_utils.retrain {name}"
+
+
 def task_sampler(r: Recipe, split: str, device):
     """sample(generator) -> a meta-batch of this recipe's tasks from ``split``, on ``device``."""
     if r.family == "sinusoid":
@@ -80,7 +83,7 @@ def train(r: Recipe, device=None, progress: bool = True, position: int | None = 
                seed=r.seed, progress=progress, desc=r.name, position=position)
     minutes = (time.perf_counter() - start) / 60
     info = {"recipe": r.describe(), "data": data_source(r), "score": held_out_score(r, model, device),
-            "command": f"python -m lecture_utils.pretrained {r.name}",
+            "command": retrain_command(r.name),
             "device": str(device), "minutes": round(minutes, 2), "torch": torch.__version__,
             "machine": platform.machine()}
     return model, info
@@ -101,7 +104,7 @@ def read_manifest() -> dict:
     for name, entry in manifest.items():
         if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
             raise ValueError(f"{MANIFEST}: the entry for {name!r} has no sha256 checksum; {fix}, "
-                             f"or retrain it with `python -m lecture_utils.pretrained NAME`")
+                             f"or retrain it with `python -m lecture_utils.retrain NAME`")
     return manifest
 
 
@@ -185,7 +188,7 @@ def load_pretrained(name: str, device=None, retrain: bool = False, progress: boo
         if entry is None or entry["sha256"] != sha256_of(path):
             raise RuntimeError(f"{path.name} does not match checkpoints/manifest.json; retrain it with "
                                f"load_pretrained({name!r}, retrain=True) or "
-                               f"`python -m lecture_utils.pretrained {name}`")
+                               f"`{retrain_command(name)}`")
         model = r.build()
         load_checkpoint(path, model, device)
         return model, entry
@@ -193,8 +196,3 @@ def load_pretrained(name: str, device=None, retrain: bool = False, progress: boo
     model, info = train(r, device, progress)
     return model, save_and_record(path, model, {"name": name}, info)
 
-
-if __name__ == "__main__":
-    from lecture_utils.reproduce import main
-
-    raise SystemExit(main())

@@ -236,14 +236,14 @@ def test_the_manifest_lock_times_out_with_a_clear_error(tmp_checkpoints):
 # --- command lines: every name checked before any work -------------------------------------------
 
 @pytest.mark.parametrize("bad", [["misspelt"], ["--jobs", "0"]])
-def test_reproduce_cli_checks_its_arguments_before_any_work(monkeypatch, capsys, bad):
-    from lecture_utils import reproduce
+def test_retrain_cli_checks_its_arguments_before_any_work(monkeypatch, capsys, bad):
+    from lecture_utils import retrain
 
     good = sorted(pretrained.RECIPES)[0]
     for slow in ("train", "seconds_per_iteration"):
-        monkeypatch.setattr(reproduce, slow, lambda *a, **k: pytest.fail("worked before checking the arguments"))
+        monkeypatch.setattr(retrain, slow, lambda *a, **k: pytest.fail("worked before checking the arguments"))
     with pytest.raises(SystemExit) as exit_:
-        reproduce.main([good, *bad])
+        retrain.main([good, *bad])
     assert exit_.value.code != 0
     err = capsys.readouterr().err
     assert ("'misspelt'" in err and good in err) if bad == ["misspelt"] else "--jobs must be at least 1" in err

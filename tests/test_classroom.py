@@ -179,7 +179,7 @@ def dry_run(target: str) -> str:
     ("present", "voila notebooks"),
     ("html", "scripts/build_html.py"),
     ("results", "scripts/results.py"),
-    ("reproduce", "-m lecture_utils.pretrained"),
+    ("reproduce", "-m lecture_utils.retrain"),
 ])
 def test_make_targets(target, command):
     assert command in dry_run(target)

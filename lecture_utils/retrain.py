@@ -1,6 +1,9 @@
 """Retrain the notebooks' models from the command line (``make reproduce``), with a measured plan first.
 
-    python -m lecture_utils.pretrained [NAME ...] [--device cuda] [--jobs 2] [--plan]
+    python -m lecture_utils.retrain [NAME ...] [--device cuda] [--jobs 2] [--plan] [--report FILE]
+
+Each model is trained from its recipe (``recipes.py``) by ``pretrained.train`` and saved with its
+manifest entry under ``checkpoints/``.
 
 Before any training, one meta-iteration of every chosen model is timed (a few iterations after a
 warm-up, with the device and threads training will use) and the projected training minutes are
@@ -173,8 +176,8 @@ def metric_text(entry: dict | None) -> str:
 def write_report(path: str, names: list[str], before: dict, after: dict, failures: dict, jobs: int,
                  threads: int, device: torch.device, wall: float) -> None:
     """The run as a Markdown table: minutes and validation score per model, beside the replaced checkpoint's."""
-    rows = [f"# Retraining run: `python -m lecture_utils.pretrained --jobs {jobs}`", "",
-            f"Written by `lecture_utils/reproduce.py` on {time.strftime('%Y-%m-%d')}: {device}, "
+    rows = [f"# Retraining run: `python -m lecture_utils.retrain --jobs {jobs}`", "",
+            f"Written by `lecture_utils/retrain.py` on {time.strftime('%Y-%m-%d')}: {device}, "
             f"{platform.processor() or platform.machine()}, {jobs} job(s) x {threads} thread(s), torch "
             f"{torch.__version__}. Minutes are each model's training time as its process measured it "
             "(its final validation on 500 tasks not included); wall-clock is the whole run.", "",
@@ -231,3 +234,7 @@ def main(argv=None) -> int:
     for name, error in failures.items():
         print(f"FAILED {name}: {error}", file=sys.stderr)
     return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
