@@ -106,7 +106,7 @@ def setting_of(recipe, entry: dict, data: str) -> str:
 
 def evaluate_checkpoint(name: str, tasks: int, device) -> Row:
     """Load ``name`` through load_pretrained (checksum checked) and evaluate it on test tasks."""
-    from lecture_utils.pretrained import RECIPES, checkpoint_path, load_pretrained, task_sampler
+    from lecture_utils.pretrained import RECIPES, checkpoint_file, load_pretrained, task_sampler
     from lecture_utils.training import evaluate_steps, mean_ci95
 
     import torch
@@ -127,7 +127,7 @@ def evaluate_checkpoint(name: str, tasks: int, device) -> Row:
     else:
         steps_list = list(dict.fromkeys([train_steps, PAPER_TEST_STEPS.get(recipe.n_way, train_steps)]))
     row = Row(name, recipe.family, method_of(recipe), task_of(recipe), entry,
-              "mse" if recipe.family == "sinusoid" else "accuracy", file=checkpoint_path(recipe).name,
+              "mse" if recipe.family == "sinusoid" else "accuracy", file=checkpoint_file(recipe),
               train_steps=train_steps)
     for steps, (losses, accs) in evaluate_steps(model, recipe.algorithm, batches, steps_list).items():
         values = losses if accs is None else accs * 100
@@ -138,14 +138,16 @@ def evaluate_checkpoint(name: str, tasks: int, device) -> Row:
 
 def collect(tasks: int, device, only: list[str] | None = None, log=print) -> tuple[list[Row], list[str], list[str]]:
     """(evaluated rows, registered models without a checkpoint, manifest entries not evaluated)."""
-    from lecture_utils import pretrained
+    from lecture_utils.checkpoints import current_store
+    from lecture_utils.pretrained import RECIPES, checkpoint_file
 
-    manifest = pretrained.read_manifest()
+    store = current_store()
+    manifest = store.read_manifest()
     rows, missing, used = [], [], set()
-    for name, recipe in sorted(pretrained.RECIPES.items(), key=lambda kv: (kv[1].notebook, kv[0])):
+    for name, recipe in sorted(RECIPES.items(), key=lambda kv: (kv[1].notebook, kv[0])):
         if only and name not in only:
             continue
-        path = pretrained.checkpoint_path(recipe)  # names the data source without loading it
+        path = store.path(checkpoint_file(recipe))  # names the data source without loading it
         if not path.exists():
             missing.append(f"`{name}` (notebook {recipe.notebook}): no `{path.name}` yet")
             continue
@@ -408,9 +410,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.tasks < 2:
         parser.error("--tasks must be at least 2 (an interval needs two values)")
 
+    from lecture_utils.checkpoints import current_store
     from lecture_utils.device import get_device
     from lecture_utils.files import atomic_write
-    from lecture_utils.pretrained import RECIPES, read_manifest
+    from lecture_utils.recipes import RECIPES
 
     unknown = [name for name in args.only or [] if name not in RECIPES]
     if unknown:  # before any work, and before results/RESULTS.md is touched
@@ -419,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.only is not None and not args.only:
         parser.error("--only needs at least one model name")
     device = get_device(args.device, source="--device" if args.device else None)
-    read_manifest()  # an invalid manifest fails here, with its own message
+    current_store().read_manifest()  # an invalid manifest fails here, with its own message
     start = time.perf_counter()
     rows, missing, others = collect(args.tasks, device, args.only, log=lambda m: print(m, flush=True))
     if args.only and not rows:

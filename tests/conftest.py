@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import torch
 
-from lecture_utils import pretrained
+from lecture_utils.checkpoints import CHECKPOINTS_ENV
 
 
 @pytest.fixture
@@ -24,11 +24,12 @@ def float64():
 
 @pytest.fixture
 def tmp_checkpoints(tmp_path, monkeypatch):
-    """An empty checkpoints folder that load_pretrained uses instead of the repository's."""
+    """An empty checkpoints folder that load_pretrained, the retrain command and results.py use
+    instead of the repository's (through ``$MAML_LECTURE_CHECKPOINTS``, which the processes a
+    test starts inherit too)."""
     folder = tmp_path / "checkpoints"
     folder.mkdir()
-    monkeypatch.setattr(pretrained, "CHECKPOINTS", folder)
-    monkeypatch.setattr(pretrained, "MANIFEST", folder / "manifest.json")
+    monkeypatch.setenv(CHECKPOINTS_ENV, str(folder))
     return folder
 
 
