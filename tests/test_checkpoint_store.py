@@ -249,6 +249,60 @@ def test_the_retrain_report_is_checked_before_any_work(tmp_checkpoints, tmp_path
     assert f"--report {report}" in err and ("is a folder" in err or "not writable" in err)
 
 
+def _results():
+    from tests.test_bad_input import _results_script
+
+    return _results_script()
+
+
+@pytest.mark.parametrize("target", ["a folder", "a read-only folder"])
+def test_results_out_is_checked_before_evaluating(tmp_path, read_only, monkeypatch, capsys, target):
+    results = _results()
+    out = tmp_path if target == "a folder" else read_only(tmp_path / "ro") / "RESULTS.md"
+    monkeypatch.setattr(results, "collect", lambda *a, **k: pytest.fail("evaluated before checking --out"))
+    with pytest.raises(SystemExit):
+        results.main(["--tasks", "4", "--device", "cpu", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert f"--out {out}" in err and ("is a folder" in err or "not writable" in err)
+
+
+# --- results.py --only updates its rows and keeps the rest -------------------------------------------
+
+def row_of(text: str, first_cell: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith(f"| `{first_cell}` |"))
+
+
+def test_results_only_updates_that_models_rows_and_keeps_the_others(tmp_checkpoints, tmp_path, capsys):
+    results = _results()
+    store = copy_committed(tmp_checkpoints, f"{SINE}.pt", "sine_pretrained.pt")
+    out = tmp_path / "RESULTS.md"
+    assert results.main(["--tasks", "4", "--device", "cpu", "--out", str(out)]) == 0
+    before = out.read_text()
+    entry = store.read_manifest()[f"{SINE}.pt"]
+    new = store.save(f"{SINE}.pt", versioned(1), {k: v for k, v in entry.items() if k != "sha256"})
+    assert results.main(["--tasks", "4", "--device", "cpu", "--out", str(out), "--only", SINE]) == 0
+    after = out.read_text()
+    assert row_of(after, "sine_pretrained") == row_of(before, "sine_pretrained")
+    assert row_of(after, "sine_pretrained.pt") == row_of(before, "sine_pretrained.pt")
+    assert new["sha256"][:12] in row_of(after, f"{SINE}.pt") and new["sha256"][:12] not in before
+    assert row_of(after, SINE) != row_of(before, SINE)
+    assert len(after.splitlines()) == len(before.splitlines())
+
+
+def test_results_only_refuses_a_file_it_cannot_update_before_evaluating(tmp_path, monkeypatch, capsys):
+    results = _results()
+    out = tmp_path / "RESULTS.md"
+    shutil.copy(REPO / "results" / "RESULTS.md", out)         # a copy; written without its data
+    committed = out.read_text()
+    out.write_text(committed.split("<!-- results data")[0])
+    text = out.read_text()
+    monkeypatch.setattr(results, "collect", lambda *a, **k: pytest.fail("evaluated before checking --out"))
+    with pytest.raises(SystemExit):
+        results.main(["--only", SINE, "--out", str(out), "--device", "cpu"])
+    assert out.read_text() == text
+    assert "run it once without --only" in capsys.readouterr().err
+
+
 # --- a damaged, stale or mismatched checkpoint is refused clearly -------------------------------------
 
 def test_load_checkpoint_refuses_a_flipped_weight_byte(tmp_path):
