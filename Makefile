@@ -89,7 +89,7 @@ results: $(STAMP)
 	$(BIN)/python scripts/results.py $(RESULTS_ARGS)
 
 reproduce: $(STAMP)
-	$(BIN)/python -m lecture_utils.pretrained $(MODELS) --jobs $(JOBS) --report results/REPRODUCE.md
+	$(BIN)/python -m lecture_utils.retrain $(MODELS) --jobs $(JOBS) --report results/REPRODUCE.md
 	$(MAKE) results
 
 $(BROWSER_STAMP): $(STAMP)

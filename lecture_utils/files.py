@@ -5,6 +5,9 @@ renames it over ``target`` (``os.replace``): an interrupted write never leaves a
 file, and the temporary file is removed on any error. Temporary files are named
 ``<target name>.<random>.part``; those a killed process left behind are removed by the next
 write to the same target.
+
+``why_not_writable(target)`` says, before any long work, why ``target`` could not be written
+(a folder, a missing or read-only folder), by creating and removing a file beside it.
 """
 from __future__ import annotations
 
@@ -36,6 +39,24 @@ def atomic_write(target: str | Path, write: Callable[[Path], None]) -> Path:
     finally:
         temporary.unlink(missing_ok=True)
     return target
+
+
+def why_not_writable(target: str | Path) -> str | None:
+    """Why the file ``target`` cannot be written whole (None when it can): it is a folder, its
+    folder does not exist, or a file cannot be created there (read-only, full, a file in the way)."""
+    target = Path(target)
+    if target.is_dir():
+        return f"{target} is a folder, not a file"
+    folder = target.parent
+    if not folder.is_dir():
+        return f"its folder {folder} does not exist" if not folder.exists() else f"{folder} is not a folder"
+    try:
+        handle, name = tempfile.mkstemp(dir=folder, prefix=".write-check-")
+    except OSError as error:
+        return f"{folder} is not writable ({error.strerror or error})"
+    os.close(handle)
+    os.unlink(name)
+    return None
 
 
 def sha256_of(path: str | Path, algorithm: str = "sha256") -> str:

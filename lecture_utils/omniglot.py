@@ -16,7 +16,9 @@ there): ``load_vendored_omniglot`` checks their SHA-256 sums and decodes them in
 no cache and no file written.  The full data set (``images_background`` + ``images_evaluation``,
 1623 characters) stays a download for paper-scale runs: ``download_omniglot(folder)``, then
 ``$MAML_LECTURE_OMNIGLOT=folder``.  Decoding it takes several seconds, so it is cached under the
-user's cache directory (``~/.cache/maml-lecture``), never beside the data.
+user's cache directory (``~/.cache/maml-lecture``), never beside the data.  A cache that cannot be
+written (a read-only home, ``$XDG_CACHE_HOME`` naming a file) costs only the time: one warning, and
+the archives are decoded without it.
 """
 from __future__ import annotations
 
@@ -25,7 +27,9 @@ import hashlib
 import io
 import os
 import shutil
+import tempfile
 import urllib.request
+import warnings
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
@@ -95,6 +99,7 @@ def load_omniglot(root, archives=None, cache_dir=None, rotations: bool = True) -
     several archives (the small sets are subsets of ``images_background``) is read once.  The decoded
     drawings are cached in ``cache_dir``, by default the user's cache directory
     (``$XDG_CACHE_HOME/maml-lecture`` or ``~/.cache/maml-lecture``); nothing is written into ``root``.
+    When the cache cannot be written, a warning says so and the drawings are decoded without it.
     """
     root = Path(root)
     paths = find_archives(root, archives)
@@ -103,7 +108,12 @@ def load_omniglot(root, archives=None, cache_dir=None, rotations: bool = True) -
     decoded = _read_cache(cache_file)
     if decoded is None:
         decoded = _decode_archives(paths)
-        atomic_write(cache_file, lambda temporary: torch.save(decoded, temporary))
+        try:
+            atomic_write(cache_file, lambda temporary: torch.save(decoded, temporary))
+        except OSError as error:  # a read-only home, a file where the folder should be, a full disk
+            warnings.warn(f"cannot write the Omniglot cache {cache_file} ({error.strerror or error}); continuing "
+                          "without a cache (set XDG_CACHE_HOME to a writable folder to keep the decoded drawings)",
+                          RuntimeWarning, stacklevel=2)
     return _character_set(decoded, rotations, source="omniglot")
 
 
@@ -116,9 +126,15 @@ def _character_set(decoded: dict, rotations: bool, source: str) -> CharacterSet:
 
 
 def user_cache_dir() -> Path:
-    """Where decoded data sets are cached: ``$XDG_CACHE_HOME/maml-lecture``, else ``~/.cache/maml-lecture``."""
+    """Where decoded data sets are cached: ``$XDG_CACHE_HOME/maml-lecture``, else ``~/.cache/maml-lecture``
+    (without a home folder, a folder in the system's temporary directory)."""
     base = os.environ.get("XDG_CACHE_HOME", "").strip()
-    return (Path(base) if base else Path.home() / ".cache") / "maml-lecture"
+    if not base:
+        try:
+            base = Path.home() / ".cache"
+        except RuntimeError:  # no HOME and no user database entry
+            base = Path(tempfile.gettempdir())
+    return Path(base) / "maml-lecture"
 
 
 def find_archives(root, archives=None) -> list[Path]:
@@ -283,14 +299,17 @@ def _cache_key(paths: list[Path]) -> str:
 def _read_cache(cache_file: Path) -> dict | None:
     """The decoded drawings from the cache, or None when there is none or it is damaged
     (e.g. truncated): then it is removed and the archives are decoded again."""
-    if not cache_file.exists():
+    if not cache_file.is_file():
         return None
     try:
         decoded = torch.load(cache_file, weights_only=True)
         if isinstance(decoded, dict) and {"images", "names"} <= decoded.keys():
             return decoded
-    except Exception:  # a damaged cache is never worse than no cache: decode again
+    except Exception:  # a damaged or unreadable cache is never worse than no cache: decode again
         pass
     print(f"The Omniglot cache {cache_file} is damaged; decoding the archives again.")
-    cache_file.unlink(missing_ok=True)
+    try:
+        cache_file.unlink(missing_ok=True)
+    except OSError:  # a read-only cache folder: the write that follows warns
+        pass
     return None

@@ -1,14 +1,13 @@
 """The trained models the notebooks load, and how each one was made (load-or-train).
 
 Every model a notebook needs is a ``Recipe`` (``recipes.py``): the network, the algorithm, the
-task family, and the training budget. ``load_pretrained(name)`` loads the committed weights under
-``checkpoints/`` after checking them against ``checkpoints/manifest.json``; with
-``retrain=True`` (or when no checkpoint exists, e.g. for real Omniglot) it trains from
-scratch with a progress bar and saves. Retrain everything from the command line with::
-
-    python -m lecture_utils.pretrained [NAME ...] [--device cuda] [--jobs 2] [--plan]
-
-(``reproduce.py``: a measured plan first, then one or several training processes.)
+task family, and the training budget. ``load_pretrained(name)`` loads its committed weights from
+the checkpoint store (``checkpoints.current_store()``: ``checkpoints/`` in the repository), after
+checking them against ``checkpoints/manifest.json`` and the recorded recipe against the registered
+one. With ``retrain=True`` (or when no checkpoint exists, e.g. for real Omniglot) it trains from
+scratch with a progress bar and saves; the folder is checked first, so no training is lost to a
+folder that cannot be written. Retrain from a terminal with ``python -m lecture_utils.retrain``
+(``retrain.py``; ``make reproduce`` retrains them all).
 
 Character models are stored per data source (``omniglot-minimal``, the shipped archives, or
 ``omniglot``, a full download): weights trained on one are never used for the other.
@@ -17,35 +16,42 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from lecture_utils.checkpoints import load_checkpoint, sha256_of, write_checkpoint
+from lecture_utils.checkpoints import current_store
 from lecture_utils.device import get_device
 from lecture_utils.episodes import EpisodeSampler, character_source, load_characters
-from lecture_utils.files import temporary_beside
 from lecture_utils.recipes import RECIPES, Recipe, UnknownModel, recipe
 from lecture_utils.sinusoid import SinusoidTasks
 from lecture_utils.training import evaluate, mean_ci95, meta_train
 
-CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
-MANIFEST = CHECKPOINTS / "manifest.json"
-LOCK_TIMEOUT_S = 120.0
+__all__ = ["RECIPES", "Recipe", "UnknownModel", "checkpoint_file", "checkpoint_path", "data_source",
+           "held_out_score", "load_pretrained", "recipe", "retrain_command", "task_sampler", "train"]
 
 
 def data_source(r: Recipe) -> str:
     return "sinusoid" if r.family == "sinusoid" else character_source()
 
 
-def checkpoint_path(r: Recipe) -> Path:
+def checkpoint_file(r: Recipe) -> str:
+    """The file name of ``r``'s checkpoint for the current data source."""
     suffix = "" if r.family == "sinusoid" else f"-{data_source(r)}"
-    return CHECKPOINTS / f"{r.name}{suffix}.pt"
+    return f"{r.name}{suffix}.pt"
+
+
+def checkpoint_path(r: Recipe) -> Path:
+    """Where ``r``'s checkpoint is in the current checkpoint store."""
+    return current_store().path(checkpoint_file(r))
+
+
+def retrain_command(name: str) -> str:
+    """The terminal command that retrains ``name`` (recorded in its manifest entry)."""
+    return f"python -m lecture_utils.retrain {name}"
 
 
 def task_sampler(r: Recipe, split: str, device):
@@ -80,121 +86,56 @@ def train(r: Recipe, device=None, progress: bool = True, position: int | None = 
                seed=r.seed, progress=progress, desc=r.name, position=position)
     minutes = (time.perf_counter() - start) / 60
     info = {"recipe": r.describe(), "data": data_source(r), "score": held_out_score(r, model, device),
-            "command": f"python -m lecture_utils.pretrained {r.name}",
+            "command": retrain_command(r.name),
             "device": str(device), "minutes": round(minutes, 2), "torch": torch.__version__,
             "machine": platform.machine()}
     return model, info
 
 
-def read_manifest() -> dict:
-    """checkpoints/manifest.json as a dict (empty when there is none), checked: a JSON object
-    whose entries each hold a ``sha256``."""
-    if not MANIFEST.exists():
-        return {}
-    fix = f"restore it with `git checkout checkpoints/{MANIFEST.name}` (or delete it and retrain every model)"
-    try:
-        manifest = json.loads(MANIFEST.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{MANIFEST} is not valid JSON ({err}); {fix}") from None
-    if not isinstance(manifest, dict):
-        raise ValueError(f"{MANIFEST} must hold a JSON object (file name -> entry); {fix}")
-    for name, entry in manifest.items():
-        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
-            raise ValueError(f"{MANIFEST}: the entry for {name!r} has no sha256 checksum; {fix}, "
-                             f"or retrain it with `python -m lecture_utils.pretrained NAME`")
-    return manifest
-
-
-@contextmanager
-def manifest_lock(timeout: float | None = None):
-    """Hold checkpoints/manifest.lock while the manifest is read and rewritten.
-
-    The lock is a file created with O_CREAT | O_EXCL (atomic on every operating system), so no
-    two processes update the manifest at once.
-    """
-    lock = MANIFEST.with_suffix(".lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + (LOCK_TIMEOUT_S if timeout is None else timeout)
-    while True:
-        try:
-            os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-            break
-        except FileExistsError:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{lock} is held by another process; if no other training is running "
-                                   "(e.g. one was killed), delete that file and try again") from None
-            time.sleep(0.1)
-    try:
-        yield
-    finally:
-        lock.unlink(missing_ok=True)
-
-
-def _write_manifest(manifest: dict) -> Path:
-    """The new manifest in a temporary file beside it (moved into place by the caller)."""
-    temporary = temporary_beside(MANIFEST)
-    temporary.write_text(json.dumps(dict(sorted(manifest.items())), indent=1) + "\n")
-    return temporary
-
-
-def record(path: Path, info: dict) -> None:
-    """Add the entry of the existing checkpoint ``path`` (with its checksum) to the manifest."""
-    with manifest_lock():
-        manifest = read_manifest()
-        manifest[path.name] = {"sha256": sha256_of(path), **info}
-        os.replace(_write_manifest(manifest), MANIFEST)
-
-
-def save_and_record(path: Path, model: nn.Module, checkpoint_info: dict, info: dict) -> dict:
-    """Save ``model`` to ``path`` and record its entry: both change, or neither does.
-
-    The new checkpoint and the new manifest are first written to temporary files; only when
-    both are complete are they moved into place (checkpoint, then manifest). On any error
-    before that, the old checkpoint and manifest stay as they were and the temporary files
-    are removed.
-    """
-    temporaries = []
-    try:
-        with manifest_lock():
-            manifest = read_manifest()              # an invalid manifest stops here: nothing changed
-            new_weights = temporary_beside(path)
-            temporaries.append(new_weights)
-            write_checkpoint(new_weights, model, checkpoint_info)
-            manifest[path.name] = entry = {"sha256": sha256_of(new_weights), **info}
-            new_manifest = _write_manifest(manifest)
-            temporaries.append(new_manifest)
-            os.replace(new_weights, path)
-            os.replace(new_manifest, MANIFEST)
-    finally:
-        for temporary in temporaries:
-            temporary.unlink(missing_ok=True)
-    return entry
-
-
 def load_pretrained(name: str, device=None, retrain: bool = False, progress: bool = True) -> tuple[nn.Module, dict]:
     """The trained model ``name`` on ``device`` and its manifest entry.
 
-    Loads the committed checkpoint (its checksum must match the manifest); trains and saves
-    it when ``retrain`` is True or no checkpoint exists for the current data source.
+    Loads the committed checkpoint: its checksum must match the manifest, and the recipe recorded
+    there must be the registered one. Trains and saves it when ``retrain`` is True or no
+    checkpoint exists for the current data source, after checking that it can be saved.
     """
     r = recipe(name)
-    device = get_device(device) if not isinstance(device, torch.device) else device
-    path = checkpoint_path(r)
-    if path.exists() and not retrain:
-        entry = read_manifest().get(path.name)
-        if entry is None or entry["sha256"] != sha256_of(path):
-            raise RuntimeError(f"{path.name} does not match checkpoints/manifest.json; retrain it with "
-                               f"load_pretrained({name!r}, retrain=True) or "
-                               f"`python -m lecture_utils.pretrained {name}`")
+    device = get_device(device, source="load_pretrained's device")
+    store = current_store()
+    file = checkpoint_file(r)
+    fix = f"retrain it with load_pretrained({name!r}, retrain=True) or `{retrain_command(name)}`"
+    if store.path(file).exists() and not retrain:
         model = r.build()
-        load_checkpoint(path, model, device)
+        entry = store.load(file, model, device, fix=fix)
+        check_recipe(r, entry, file)
         return model, entry
+    store.check_writable()  # before the training, not after it
     print(f"Training {name} from scratch on {device} ({r.iterations} meta-iterations)...")
     model, info = train(r, device, progress)
-    return model, save_and_record(path, model, {"name": name}, info)
+    return model, store.save(file, model, info)
 
 
-if __name__ == "__main__":
-    from lecture_utils.reproduce import main
+def check_recipe(r: Recipe, entry: dict, file: str) -> None:
+    """Raise when the recipe recorded with a checkpoint differs from the registered recipe ``r``:
+    the weights were trained for something else."""
+    recorded = json.loads(json.dumps(entry.get("recipe")))  # both as the manifest stores them (lists, ...)
+    registered = json.loads(json.dumps(r.describe()))
+    if recorded == registered:
+        return
+    changes = [f"{key}: {was!r} when trained, {now!r} now"
+               for key, (was, now) in _differences(recorded or {}, registered).items()]
+    raise RuntimeError(f"{file}: recipe changed since training ({'; '.join(changes[:4])}"
+                       f"{'; ...' if len(changes) > 4 else ''}); retrain with `{retrain_command(r.name)}` "
+                       f"or load_pretrained({r.name!r}, retrain=True)")
 
-    raise SystemExit(main())
+
+def _differences(recorded: dict, registered: dict, prefix: str = "") -> dict:
+    """{dotted key: (recorded value, registered value)} for every key where the two dicts differ."""
+    out = {}
+    for key in sorted(set(recorded) | set(registered), key=str):
+        was, now = recorded.get(key, "(absent)"), registered.get(key, "(absent)")
+        if isinstance(was, dict) and isinstance(now, dict):
+            out.update(_differences(was, now, f"{prefix}{key}."))
+        elif was != now:
+            out[f"{prefix}{key}"] = (was, now)
+    return out

@@ -4,26 +4,34 @@ our numbers with 95% intervals beside the papers', with the setting of each and 
 
     .venv/bin/python scripts/results.py                  # make results: evaluate only (fast)
     .venv/bin/python scripts/results.py --tasks 100 --out /tmp/RESULTS.md
+    .venv/bin/python scripts/results.py --only sine_maml_k10   # update that model's rows only
     make reproduce                                       # retrain every model, then this
 
-Each registered recipe (``lecture_utils.pretrained.RECIPES``) whose checkpoint exists for the
+Each registered recipe (``lecture_utils.recipes.RECIPES``) whose checkpoint exists for the
 current data source is loaded with ``load_pretrained`` (which checks its checksum against
 checkpoints/manifest.json) and evaluated with ``lecture_utils.training.evaluate`` on tasks the
 training never saw: characters from the *test* split; sinusoids freshly drawn with a seed
 that neither training nor the manifest's validation score used (the sinusoid family has no
 split). Intervals are ``mean_ci95``: 1.96 standard errors over tasks. The setting of each
 model (data, iterations, meta-batch, device, minutes) comes from its manifest entry.
+
+``--only NAME ...`` evaluates just those models and keeps every other model's rows: the numbers
+of each evaluated model are stored, at full precision, in a comment at the end of the file, and
+the whole page (tables, differences, checks) is written again from them. A file that lacks that
+comment is refused, before any evaluation. ``--out`` is checked before any evaluation too.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "results" / "RESULTS.md"
+DATA_MARK = "<!-- results data, read by scripts/results.py --only: "
 EVAL_SEED = 20_000  # + recipe seed; training draws from seed, the manifest's score from 10_000 + seed
 BATCH = 50
 
@@ -67,6 +75,17 @@ class Row:
     by_steps: dict = field(default_factory=dict)  # steps (or None: black box) -> (mean, ci95)
     train_steps: int | None = None
     seconds: float = 0.0
+    device: str = ""
+
+    def as_json(self) -> dict:
+        data = asdict(self)
+        data["by_steps"] = [[steps, *value] for steps, value in self.by_steps.items()]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Row":
+        by_steps = {steps: (mean, ci) for steps, mean, ci in data.pop("by_steps")}
+        return cls(**data, by_steps=by_steps)
 
 
 def method_of(recipe) -> str:
@@ -107,7 +126,7 @@ def setting_of(recipe, entry: dict, data: str) -> str:
 
 def evaluate_checkpoint(name: str, tasks: int, device) -> Row:
     """Load ``name`` through load_pretrained (checksum checked) and evaluate it on test tasks."""
-    from lecture_utils.pretrained import RECIPES, checkpoint_path, load_pretrained, task_sampler
+    from lecture_utils.pretrained import RECIPES, checkpoint_file, load_pretrained, task_sampler
     from lecture_utils.training import evaluate_steps, mean_ci95
 
     import torch
@@ -128,8 +147,8 @@ def evaluate_checkpoint(name: str, tasks: int, device) -> Row:
     else:
         steps_list = list(dict.fromkeys([train_steps, PAPER_TEST_STEPS.get(recipe.n_way, train_steps)]))
     row = Row(name, recipe.family, method_of(recipe), task_of(recipe), entry,
-              "mse" if recipe.family == "sinusoid" else "accuracy", file=checkpoint_path(recipe).name,
-              train_steps=train_steps)
+              "mse" if recipe.family == "sinusoid" else "accuracy", file=checkpoint_file(recipe),
+              train_steps=train_steps, device=str(device))
     for steps, (losses, accs) in evaluate_steps(model, recipe.algorithm, batches, steps_list).items():
         values = losses if accs is None else accs * 100
         row.by_steps[steps] = mean_ci95(values)
@@ -138,22 +157,24 @@ def evaluate_checkpoint(name: str, tasks: int, device) -> Row:
 
 
 def collect(tasks: int, device, only: list[str] | None = None, log=print) -> tuple[list[Row], list[str], list[str]]:
-    """(evaluated rows, registered models without a checkpoint, manifest entries not evaluated)."""
-    from lecture_utils import pretrained
+    """(evaluated rows, registered models without a checkpoint, manifest entries of no registered
+    model); with ``only``, just those models are evaluated."""
+    from lecture_utils.checkpoints import current_store
+    from lecture_utils.pretrained import RECIPES, checkpoint_file
 
-    manifest = pretrained.read_manifest()
+    store = current_store()
     rows, missing, used = [], [], set()
-    for name, recipe in sorted(pretrained.RECIPES.items(), key=lambda kv: (kv[1].notebook, kv[0])):
+    for name, recipe in sorted(RECIPES.items(), key=lambda kv: (kv[1].notebook, kv[0])):
+        file = checkpoint_file(recipe)  # names the data source without loading it
+        if not store.path(file).exists():
+            missing.append(f"`{name}` (notebook {recipe.notebook}): no `{file}` yet")
+            continue
+        used.add(file)
         if only and name not in only:
             continue
-        path = pretrained.checkpoint_path(recipe)  # names the data source without loading it
-        if not path.exists():
-            missing.append(f"`{name}` (notebook {recipe.notebook}): no `{path.name}` yet")
-            continue
-        used.add(path.name)
         log(f"evaluating {name} on {tasks} test tasks ...")
         rows.append(evaluate_checkpoint(name, tasks, device))
-    others = [f"`{k}`" for k in sorted(manifest) if k not in used and not only]
+    others = [f"`{k}`" for k in sorted(store.read_manifest()) if k not in used]
     return rows, missing, others
 
 
@@ -370,20 +391,22 @@ def training_time_section(rows: list[Row]) -> list[str]:
         top = ", ".join(f"`{n}` {m:.1f}" for m, n in mine[:3])
         models = f"{len(mine)} model{'s' if len(mine) > 1 else ''}"
         out.append(f"- **{device}**: {models}, {total:.1f} minutes in all; the longest: {top}.")
-    out += ["", "`python -m lecture_utils.pretrained --plan` measures what retraining every model would take on "
+    out += ["", "`python -m lecture_utils.retrain --plan` measures what retraining every model would take on "
             "your machine, before any training; `make reproduce` writes the minutes and scores of its run to "
             "`results/REPRODUCE.md`.", ""]
     return out
 
 
-def render(rows: list[Row], missing: list[str], others: list[str], tasks: int, device: str, seconds: float) -> str:
+def render(rows: list[Row], missing: list[str], others: list[str], tasks: int) -> str:
     import torch
 
+    devices = ", ".join(sorted({r.device for r in rows})) or "no device"
+    seconds = sum(r.seconds for r in rows)
     header = ["# Results: our checkpoints beside the papers", "",
               "Generated by `make results` (`scripts/results.py`) from `checkpoints/manifest.json`: each "
-              f"checkpoint loaded with `load_pretrained` (checksum checked) and evaluated on {device} with "
+              f"checkpoint loaded with `load_pretrained` (checksum checked) and evaluated on {devices} with "
               f"torch {torch.__version__} in {seconds:.0f} s. `make reproduce` retrains every model from "
-              "scratch (`python -m lecture_utils.pretrained`, on a GPU when present) and regenerates this file. "
+              "scratch (`python -m lecture_utils.retrain`, on a GPU when present) and regenerates this file. "
               "Do not edit by hand.", ""]
     checkpoints = ["## Checkpoints evaluated", "",
                    "| Checkpoint | sha256 (first 12) | Notebook | Command | Trained on | Minutes |",
@@ -394,9 +417,22 @@ def render(rows: list[Row], missing: list[str], others: list[str], tasks: int, d
                            f"`{e.get('command')}` | {e.get('device')}, torch {e.get('torch')} | {e.get('minutes')} |")
     if not rows:
         checkpoints.append("| (none) | | | | | |")
+    data = json.dumps({"tasks": tasks, "rows": [r.as_json() for r in rows]}).replace("-->", "--\\u003e")
     body = (header + character_section(rows, tasks) + sinusoid_section(rows, tasks)
-            + gaps_section(rows, missing, others) + training_time_section(rows) + checkpoints + [""])
+            + gaps_section(rows, missing, others) + training_time_section(rows) + checkpoints + [""]
+            + [f"{DATA_MARK}{data} -->", ""])
     return "\n".join(body)
+
+
+def read_data(path: Path) -> dict | None:
+    """The evaluated numbers stored at the end of a page this script wrote: {"tasks", "rows"}, or
+    None when the page has none."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith(DATA_MARK) and line.endswith(" -->"):
+            data = json.loads(line[len(DATA_MARK):-len(" -->")])
+            data["rows"] = [Row.from_json(row) for row in data["rows"]]
+            return data
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -404,14 +440,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", type=int, default=500, help="test tasks per model (default 500)")
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: lecture_utils.device.get_device())")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"default: {DEFAULT_OUT.relative_to(REPO)}")
-    parser.add_argument("--only", nargs="*", help="evaluate only these models (for a quick look)")
+    parser.add_argument("--only", nargs="*", help="evaluate only these models; the other models' rows in --out stay")
     args = parser.parse_args(argv)
     if args.tasks < 2:
         parser.error("--tasks must be at least 2 (an interval needs two values)")
 
+    from lecture_utils.checkpoints import current_store
     from lecture_utils.device import get_device
-    from lecture_utils.files import atomic_write
-    from lecture_utils.pretrained import RECIPES, read_manifest
+    from lecture_utils.files import atomic_write, why_not_writable
+    from lecture_utils.recipes import RECIPES
 
     unknown = [name for name in args.only or [] if name not in RECIPES]
     if unknown:  # before any work, and before results/RESULTS.md is touched
@@ -419,15 +456,35 @@ def main(argv: list[str] | None = None) -> int:
                      f"known: {', '.join(sorted(RECIPES))}")
     if args.only is not None and not args.only:
         parser.error("--only needs at least one model name")
+    problem = why_not_writable(args.out.resolve())
+    if problem:  # before any evaluation
+        parser.error(f"--out {args.out}: {problem}; name a file in a writable folder")
+    kept = []
+    if args.only and args.out.exists():  # keep the other models' rows: they are stored in the page
+        previous = read_data(args.out)
+        if previous is None:
+            parser.error(f"--only would replace {args.out} with the rows of {', '.join(args.only)} alone, and "
+                         f"{args.out} does not store the other models' numbers (it was written before "
+                         "results.py stored them); run it once without --only, or name a new file with --out")
+        if previous["tasks"] != args.tasks:
+            parser.error(f"{args.out} was evaluated on {previous['tasks']} tasks per model; use --tasks "
+                         f"{previous['tasks']} so that its rows compare")
+        kept = [row for row in previous["rows"] if row.name not in args.only]
     device = get_device(args.device, source="--device" if args.device else None)
-    read_manifest()  # an invalid manifest fails here, with its own message
+    manifest = current_store().read_manifest()  # an invalid manifest fails here, with its own message
+    changed = [row.name for row in kept if manifest.get(row.file, {}).get("sha256") != row.entry.get("sha256")]
+    if changed:
+        print(f"note: the checkpoints of {', '.join(changed)} changed since {args.out} was written; their rows "
+              "are kept as they were (add them to --only to evaluate them again)", file=sys.stderr)
     start = time.perf_counter()
     rows, missing, others = collect(args.tasks, device, args.only, log=lambda m: print(m, flush=True))
     if args.only and not rows:
         print(f"none of {', '.join(args.only)} has a checkpoint for this data source: {args.out} left as it was",
               file=sys.stderr)
         return 1
-    text = render(rows, missing, others, args.tasks, str(device), time.perf_counter() - start)
+    order = {name: (r.notebook, name) for name, r in RECIPES.items()}
+    rows = sorted(kept + rows, key=lambda row: order.get(row.name, ("~", row.name)))
+    text = render(rows, missing, others, args.tasks)
     atomic_write(args.out, lambda temporary: temporary.write_text(text, encoding="utf-8"))  # whole or not at all
     print(f"wrote {args.out} ({len(rows)} models evaluated, {len(missing)} without a checkpoint) "
           f"in {time.perf_counter() - start:.1f} s")

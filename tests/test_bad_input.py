@@ -1,4 +1,4 @@
-"""Bad input gets a clear error, never a silent wrong result or a lost file (issue 13).
+"""Bad input gets a clear error, never a silent wrong result or a lost file.
 
 Each test reproduces one defect of the bad-input audit: it failed before the fix.
 """
@@ -17,7 +17,7 @@ import torch
 
 from lecture_utils import pretrained
 from lecture_utils.blackbox import BlackBox
-from lecture_utils.checkpoints import load_checkpoint, save_checkpoint, sha256_of
+from lecture_utils.checkpoints import CheckpointStore, current_store, load_checkpoint, save_checkpoint, sha256_of
 from lecture_utils.maml import MAML
 from lecture_utils.models import Conv4, SineMLP
 from lecture_utils.reptile import Reptile
@@ -155,19 +155,18 @@ def test_save_checkpoint_removes_the_part_files_a_killed_save_left(tmp_path):
 
 
 def _recorded_pair(folder: Path):
-    path = folder / "sine.pt"
-    save_checkpoint(path, SineMLP(), {"name": "old"})
-    pretrained.record(path, {"command": "old"})
-    return path, path.read_bytes(), pretrained.MANIFEST.read_bytes()
+    store = current_store()
+    store.save("sine.pt", SineMLP(), {"command": "old"})
+    return store.path("sine.pt"), store.path("sine.pt").read_bytes(), store.manifest.read_bytes()
 
 
 def test_retraining_with_an_invalid_manifest_keeps_the_old_checkpoint(tmp_checkpoints):
     path, old_weights, _ = _recorded_pair(tmp_checkpoints)
-    pretrained.MANIFEST.write_text('{"sine.pt": {"sha256": ')  # a broken manifest
+    current_store().manifest.write_text('{"sine.pt": {"sha256": ')  # a broken manifest
     with pytest.raises(ValueError, match="not valid JSON.*git checkout checkpoints/manifest.json"):
-        pretrained.save_and_record(path, SineMLP(), {"name": "new"}, {"command": "new"})
+        current_store().save("sine.pt", SineMLP(), {"command": "new"})
     assert path.read_bytes() == old_weights
-    assert sorted(p.name for p in tmp_checkpoints.iterdir()) == ["manifest.json", "sine.pt"]
+    assert sorted(p.name for p in tmp_checkpoints.iterdir()) == ["manifest.json", "manifest.lock", "sine.pt"]
 
 
 def test_an_error_while_saving_leaves_the_old_pair_intact(tmp_checkpoints, monkeypatch):
@@ -176,32 +175,35 @@ def test_an_error_while_saving_leaves_the_old_pair_intact(tmp_checkpoints, monke
     def fail(*args):
         raise OSError("disk full")
 
-    monkeypatch.setattr(pretrained, "_write_manifest", fail)
+    monkeypatch.setattr(CheckpointStore, "_manifest_beside", fail)
     with pytest.raises(OSError, match="disk full"):
-        pretrained.save_and_record(path, SineMLP(), {"name": "new"}, {"command": "new"})
-    assert path.read_bytes() == old_weights and pretrained.MANIFEST.read_bytes() == old_manifest
-    assert sorted(p.name for p in tmp_checkpoints.iterdir()) == ["manifest.json", "sine.pt"]
+        current_store().save("sine.pt", SineMLP(), {"command": "new"})
+    assert path.read_bytes() == old_weights and current_store().manifest.read_bytes() == old_manifest
+    assert sorted(p.name for p in tmp_checkpoints.iterdir()) == ["manifest.json", "manifest.lock", "sine.pt"]
 
 
-def test_save_and_record_changes_checkpoint_and_manifest_together(tmp_checkpoints):
+def test_save_changes_checkpoint_and_manifest_together(tmp_checkpoints):
     path, old_weights, _ = _recorded_pair(tmp_checkpoints)
-    entry = pretrained.save_and_record(path, SineMLP(), {"name": "new"}, {"command": "new"})
+    entry = current_store().save("sine.pt", SineMLP(), {"command": "new"})
     assert path.read_bytes() != old_weights
-    assert entry["sha256"] == sha256_of(path) == pretrained.read_manifest()["sine.pt"]["sha256"]
-    assert sorted(p.name for p in tmp_checkpoints.iterdir()) == ["manifest.json", "sine.pt"]
+    assert entry["sha256"] == sha256_of(path) == current_store().read_manifest()["sine.pt"]["sha256"]
+    assert sorted(p.name for p in tmp_checkpoints.iterdir()) == ["manifest.json", "manifest.lock", "sine.pt"]
 
 
 def test_a_manifest_entry_without_sha256_gives_a_clear_error(tmp_checkpoints):
-    pretrained.MANIFEST.write_text(json.dumps({"sine.pt": {"command": "x"}}))
+    current_store().manifest.write_text(json.dumps({"sine.pt": {"command": "x"}}))
     with pytest.raises(ValueError, match="'sine.pt' has no sha256.*git checkout"):
-        pretrained.read_manifest()
+        current_store().read_manifest()
 
 
+@pytest.mark.skipif(os.name == "nt", reason="plays Windows on a POSIX system")
 def test_every_module_imports_and_the_manifest_records_without_fcntl(tmp_path):
-    """fcntl exists only on Unix: nothing may need it (the manifest lock is a portable lock file)."""
+    """fcntl exists only on POSIX systems: no module may need it at import, and on Windows the
+    manifest lock uses msvcrt's byte-range lock instead (played here by the real fcntl)."""
     script = f"""
-import importlib, pkgutil, sys
+import importlib, pkgutil, sys, types
 from pathlib import Path
+import fcntl as posix
 sys.modules["fcntl"] = None  # as on Windows: `import fcntl` raises ImportError
 import lecture_utils
 for info in pkgutil.walk_packages(lecture_utils.__path__, "lecture_utils."):
@@ -210,15 +212,21 @@ for info in pkgutil.walk_packages(lecture_utils.__path__, "lecture_utils."):
     except ImportError as err:
         if "ipywidgets" not in str(err) and "fcntl" in str(err):
             raise
-from lecture_utils import pretrained
-from lecture_utils.checkpoints import save_checkpoint
+# Only now (the standard library takes a present msvcrt for Windows): Windows' lock module.
+msvcrt = types.ModuleType("msvcrt")
+msvcrt.LK_NBLCK, msvcrt.LK_UNLCK, msvcrt.calls = 2, 0, []
+def locking(fd, mode, nbytes):
+    msvcrt.calls.append(mode)
+    posix.lockf(fd, posix.LOCK_EX | posix.LOCK_NB if mode == msvcrt.LK_NBLCK else posix.LOCK_UN, nbytes)
+msvcrt.locking = locking
+sys.modules["msvcrt"] = msvcrt
+from lecture_utils.checkpoints import CheckpointStore, save_checkpoint
 from lecture_utils.models import SineMLP
-folder = Path({str(tmp_path)!r})
-pretrained.CHECKPOINTS, pretrained.MANIFEST = folder, folder / "manifest.json"
-path = save_checkpoint(folder / "sine.pt", SineMLP(), {{}})
-pretrained.record(path, {{"command": "test"}})
-assert "sine.pt" in pretrained.read_manifest()
-assert not (folder / "manifest.lock").exists()
+store = CheckpointStore(Path({str(tmp_path)!r}))
+path = save_checkpoint(store.path("sine.pt"), SineMLP(), {{}})
+store.record("sine.pt", {{"command": "test"}})
+assert "sine.pt" in store.read_manifest()
+assert msvcrt.calls == [msvcrt.LK_NBLCK, msvcrt.LK_UNLCK], msvcrt.calls
 print("ok")
 """
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True,
@@ -226,24 +234,17 @@ print("ok")
     assert done.returncode == 0 and "ok" in done.stdout, done.stderr
 
 
-def test_the_manifest_lock_times_out_with_a_clear_error(tmp_checkpoints):
-    (tmp_checkpoints / "manifest.lock").write_text("")
-    with pytest.raises(TimeoutError, match="manifest.lock is held by another process.*delete"):
-        with pretrained.manifest_lock(timeout=0.2):
-            pass
-
-
 # --- command lines: every name checked before any work -------------------------------------------
 
 @pytest.mark.parametrize("bad", [["misspelt"], ["--jobs", "0"]])
-def test_reproduce_cli_checks_its_arguments_before_any_work(monkeypatch, capsys, bad):
-    from lecture_utils import reproduce
+def test_retrain_cli_checks_its_arguments_before_any_work(monkeypatch, capsys, bad):
+    from lecture_utils import retrain
 
     good = sorted(pretrained.RECIPES)[0]
     for slow in ("train", "seconds_per_iteration"):
-        monkeypatch.setattr(reproduce, slow, lambda *a, **k: pytest.fail("worked before checking the arguments"))
+        monkeypatch.setattr(retrain, slow, lambda *a, **k: pytest.fail("worked before checking the arguments"))
     with pytest.raises(SystemExit) as exit_:
-        reproduce.main([good, *bad])
+        retrain.main([good, *bad])
     assert exit_.value.code != 0
     err = capsys.readouterr().err
     assert ("'misspelt'" in err and good in err) if bad == ["misspelt"] else "--jobs must be at least 1" in err

@@ -32,12 +32,13 @@ def results():
 @pytest.fixture(scope="module")
 def evaluated_checkpoints():
     """The checkpoints results.py evaluates: registered recipes whose file exists (default data)."""
-    from lecture_utils.pretrained import CHECKPOINTS, RECIPES
+    from lecture_utils.checkpoints import REPO_CHECKPOINTS
+    from lecture_utils.pretrained import RECIPES
 
     def file(r):
         return f"{r.name}.pt" if r.family == "sinusoid" else f"{r.name}-omniglot-minimal.pt"
 
-    return {name: file(r) for name, r in RECIPES.items() if (CHECKPOINTS / file(r)).exists()}
+    return {name: file(r) for name, r in RECIPES.items() if (REPO_CHECKPOINTS / file(r)).exists()}
 
 
 # --- scripts/results.py -------------------------------------------------------------------------
@@ -56,13 +57,9 @@ def test_results_table_has_paper_numbers_and_ours(results, evaluated_checkpoints
         assert re.search(r"\d\.\d+ ± \d\.\d+", row), f"no 'mean ± interval' in the row of {name}: {row}"
 
 
-def test_results_without_checkpoints_still_quotes_the_papers(results, tmp_path, monkeypatch):
+def test_results_without_checkpoints_still_quotes_the_papers(results, tmp_checkpoints, tmp_path, monkeypatch):
     from lecture_utils import pretrained
 
-    empty = tmp_path / "checkpoints"
-    empty.mkdir()
-    monkeypatch.setattr(pretrained, "CHECKPOINTS", empty)
-    monkeypatch.setattr(pretrained, "MANIFEST", empty / "manifest.json")
     monkeypatch.delenv("MAML_LECTURE_OMNIGLOT", raising=False)
     out = tmp_path / "RESULTS.md"
     assert results.main(["--tasks", "4", "--device", "cpu", "--out", str(out)]) == 0
@@ -83,12 +80,12 @@ def test_results_rows_match_papers_by_method(results):
 
 def test_committed_results_cover_every_checkpoint(evaluated_checkpoints):
     """results/RESULTS.md is regenerated after every (re)training: it names each checkpoint's checksum."""
-    from lecture_utils.pretrained import read_manifest
+    from lecture_utils.checkpoints import REPO_CHECKPOINTS, CheckpointStore
 
     path = REPO / "results" / "RESULTS.md"
     assert path.exists(), "results/RESULTS.md is missing: run `make results`"
     text = path.read_text()
-    manifest = read_manifest()
+    manifest = CheckpointStore(REPO_CHECKPOINTS).read_manifest()
     stale = [f for f in evaluated_checkpoints.values() if f"| `{f}` | `{manifest[f]['sha256'][:12]}` |" not in text]
     assert not stale, f"results/RESULTS.md is stale for {stale}: run `make results` and commit it"
 
@@ -179,7 +176,7 @@ def dry_run(target: str) -> str:
     ("present", "voila notebooks"),
     ("html", "scripts/build_html.py"),
     ("results", "scripts/results.py"),
-    ("reproduce", "-m lecture_utils.pretrained"),
+    ("reproduce", "-m lecture_utils.retrain"),
 ])
 def test_make_targets(target, command):
     assert command in dry_run(target)

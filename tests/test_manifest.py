@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 from lecture_utils import pretrained
-from lecture_utils.checkpoints import load_checkpoint, sha256_of
+from lecture_utils.checkpoints import REPO_CHECKPOINTS, CheckpointStore, current_store, load_checkpoint, sha256_of
 from lecture_utils.pretrained import RECIPES
 
-CHECKPOINTS = pretrained.CHECKPOINTS
-MANIFEST = pretrained.read_manifest()
+CHECKPOINTS = REPO_CHECKPOINTS  # the committed files, whatever store a test points to
+MANIFEST = CheckpointStore(CHECKPOINTS).read_manifest()
 DEFAULT_DATA = "omniglot-minimal"  # the Omniglot archives shipped in data/omniglot: what every machine and CI has
 
 
@@ -63,7 +63,7 @@ def test_every_checkpoint_file_has_an_entry():
     files = sorted(p.name for p in CHECKPOINTS.glob("*.pt"))
     orphans = [f for f in files if f not in MANIFEST]
     assert not orphans, (f"checkpoints without a manifest entry: {orphans}; create them with "
-                         "`python -m lecture_utils.pretrained NAME` (it records the entry)")
+                         "`python -m lecture_utils.retrain NAME` (it records the entry)")
 
 
 def test_every_recipe_has_a_checkpoint_for_the_default_data():
@@ -71,7 +71,7 @@ def test_every_recipe_has_a_checkpoint_for_the_default_data():
     missing = [f"{expected_file(r)} (recipe {name}, notebook {r.notebook})"
                for name, r in sorted(RECIPES.items()) if not (CHECKPOINTS / expected_file(r)).exists()]
     assert not missing, ("registered recipes without a committed checkpoint: " + "; ".join(missing)
-                         + ". Train each with `python -m lecture_utils.pretrained NAME`.")
+                         + ". Train each with `python -m lecture_utils.retrain NAME`.")
 
 
 @pytest.mark.parametrize("name", sorted(MANIFEST))
@@ -79,14 +79,14 @@ def test_entry_names_its_recipe_and_matches_its_config(name):
     entry = MANIFEST[name]
     recipe = recipe_of(entry)
     assert recipe is not None, (f"{name}: its recipe {entry['recipe'].get('name')!r} is not registered in "
-                                "lecture_utils/pretrained.py (stale checkpoint?)")
+                                "lecture_utils/recipes.py (stale checkpoint?)")
     assert name == expected_file(recipe, entry["data"]), f"{name}: expected the file name {expected_file(recipe, entry['data'])}"
     words = shlex.split(entry["command"])
-    assert "lecture_utils.pretrained" in words and recipe.name in words, (
+    assert words[:3] == ["python", "-m", "lecture_utils.retrain"] and recipe.name in words, (
         f"{name}: command {entry['command']!r} does not retrain recipe {recipe.name!r}")
     assert entry["recipe"] == as_json(recipe.describe()), (
         f"{name}: the recorded config differs from the registered recipe {recipe.name!r}: the recipe changed "
-        f"after training; retrain with `python -m lecture_utils.pretrained {recipe.name}`.\n"
+        f"after training; retrain with `python -m lecture_utils.retrain {recipe.name}`.\n"
         f"recorded:   {entry['recipe']}\nregistered: {as_json(recipe.describe())}")
 
 
@@ -124,9 +124,9 @@ def _save_recorded(folder: Path, recipe) -> Path:
         shutil.copy(source, path)
     else:
         save_checkpoint(path, recipe.build(), {"name": recipe.name})
-    pretrained.record(path, {"recipe": recipe.describe(), "data": "sinusoid", "score": {},
-                             "command": f"python -m lecture_utils.pretrained {recipe.name}",
-                             "device": "cpu", "minutes": 0.0})
+    current_store().record(path.name, {"recipe": recipe.describe(), "data": "sinusoid", "score": {},
+                                       "command": f"python -m lecture_utils.retrain {recipe.name}",
+                                       "device": "cpu", "minutes": 0.0})
     return path
 
 
@@ -146,7 +146,7 @@ def test_load_pretrained_rejects_a_changed_file(tmp_checkpoints):
     with pytest.raises(RuntimeError) as err:
         pretrained.load_pretrained(recipe.name, device="cpu")
     message = str(err.value)
-    assert path.name in message and "does not match checkpoints/manifest.json" in message
+    assert path.name in message and "checkpoints/manifest.json" in message and "does not match" in message
     assert "retrain" in message and recipe.name in message
 
 
@@ -154,6 +154,6 @@ def test_load_pretrained_rejects_a_file_missing_from_the_manifest(tmp_checkpoint
     recipe = _sine_recipe()
     path = _save_recorded(tmp_checkpoints, recipe)
     (tmp_checkpoints / "manifest.json").write_text("{}\n")
-    with pytest.raises(RuntimeError, match="does not match checkpoints/manifest.json") as err:
+    with pytest.raises(RuntimeError, match="does not match .*checkpoints/manifest.json") as err:
         pretrained.load_pretrained(recipe.name, device="cpu")
     assert path.name in str(err.value)

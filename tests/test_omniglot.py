@@ -96,6 +96,26 @@ def test_a_truncated_cache_is_decoded_again(tmp_path, capsys):
     assert cache_file.stat().st_size > 100, "the cache is written anew"
 
 
+@pytest.mark.parametrize("unwritable", ["XDG_CACHE_HOME is a file", "read-only HOME", "cache_dir is a file"])
+def test_an_unwritable_cache_warns_once_and_loads_the_readable_archives(tmp_path, monkeypatch, read_only,
+                                                                       unwritable):
+    write_archive(tmp_path / "images_background_small1.zip")
+    a_file = tmp_path / "not-a-folder"
+    a_file.write_text("")
+    cache_dir = None
+    if unwritable == "XDG_CACHE_HOME is a file":
+        monkeypatch.setenv("XDG_CACHE_HOME", str(a_file))
+    elif unwritable == "read-only HOME":
+        monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+        monkeypatch.setenv("HOME", str(read_only(tmp_path / "home")))
+    else:
+        cache_dir = a_file / "cache"
+    with pytest.warns(RuntimeWarning, match="without a cache") as caught:
+        charset = load_omniglot(tmp_path, cache_dir=cache_dir, rotations=False)
+    assert len(caught) == 1 and "\n" not in str(caught[0].message)
+    assert charset.images.shape == (3, 3, 1, 28, 28)
+
+
 def test_missing_archive_names_what_was_looked_for(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"No Omniglot archive in .*images_background\.zip, "
                                                 r"images_evaluation\.zip.*download_omniglot"):

@@ -1,6 +1,11 @@
 """Retrain the notebooks' models from the command line (``make reproduce``), with a measured plan first.
 
-    python -m lecture_utils.pretrained [NAME ...] [--device cuda] [--jobs 2] [--plan]
+    python -m lecture_utils.retrain [NAME ...] [--device cuda] [--jobs 2] [--plan] [--report FILE]
+
+Each model is trained from its recipe (``recipes.py``) by ``pretrained.train`` and saved with its
+manifest entry in the checkpoint store (``checkpoints/``, or ``$MAML_LECTURE_CHECKPOINTS``). Every
+argument, the checkpoints folder and the report's file are checked before any work: a typo in the
+last name, a read-only folder or a report path that is a folder never costs a training.
 
 Before any training, one meta-iteration of every chosen model is timed (a few iterations after a
 warm-up, with the device and threads training will use) and the projected training minutes are
@@ -34,10 +39,10 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from lecture_utils.checkpoints import CHECKPOINTS_ENV, current_store
 from lecture_utils.device import get_device
-from lecture_utils.files import atomic_write
-from lecture_utils import pretrained
-from lecture_utils.pretrained import checkpoint_path, read_manifest, save_and_record, task_sampler, train
+from lecture_utils.files import atomic_write, why_not_writable
+from lecture_utils.pretrained import checkpoint_file, task_sampler, train
 from lecture_utils.recipes import RECIPES, Recipe
 from lecture_utils.training import meta_train
 
@@ -96,10 +101,10 @@ def plan(names: list[str], device: torch.device, jobs: int) -> list[str]:
     return [row[0] for row in rows]
 
 
-def retrain(r: Recipe, device: torch.device, position: int) -> dict:
+def train_and_save(r: Recipe, device: torch.device, position: int) -> dict:
     """Train ``r`` from scratch, save it and record it in the manifest; return its entry."""
     model, info = train(r, device, progress=True, position=position)
-    return save_and_record(checkpoint_path(r), model, {"name": r.name}, info)
+    return current_store().save(checkpoint_file(r), model, info)
 
 
 _POSITION = 1  # this process's row for its progress bar (the overall bar is row 0)
@@ -109,7 +114,7 @@ def _start_worker(lock, counter, threads: int, checkpoints: Path) -> None:
     """In each worker process: its own progress-bar row, the shared bar lock, its threads, and
     the parent's checkpoints folder."""
     global _POSITION
-    pretrained.CHECKPOINTS, pretrained.MANIFEST = checkpoints, checkpoints / pretrained.MANIFEST.name
+    os.environ[CHECKPOINTS_ENV] = str(checkpoints)
     tqdm.set_lock(lock)
     with counter.get_lock():
         counter.value += 1
@@ -118,7 +123,7 @@ def _start_worker(lock, counter, threads: int, checkpoints: Path) -> None:
 
 
 def _retrain_in_worker(r: Recipe, device: str) -> dict:
-    return retrain(r, torch.device(device), _POSITION)
+    return train_and_save(r, torch.device(device), _POSITION)
 
 
 def report(name: str, entry: dict) -> str:
@@ -134,7 +139,7 @@ def run(names: list[str], device: torch.device, jobs: int) -> dict[str, str]:
     if jobs == 1:
         for name in names:
             try:
-                overall.write(report(name, retrain(RECIPES[name], device, position=1)))
+                overall.write(report(name, train_and_save(RECIPES[name], device, position=1)))
             except Exception as error:  # the others still train; the failure is reported at the end
                 failures[name] = f"{type(error).__name__}: {error}"
             overall.update()
@@ -145,7 +150,7 @@ def run(names: list[str], device: torch.device, jobs: int) -> dict[str, str]:
     lock, counter = context.RLock(), context.Value("i", 0)
     tqdm.set_lock(lock)
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
-                             initargs=(lock, counter, threads, pretrained.CHECKPOINTS)) as pool:
+                             initargs=(lock, counter, threads, current_store().folder)) as pool:
         futures = {pool.submit(_retrain_in_worker, RECIPES[name], str(device)): name for name in names}
         for future in as_completed(futures):
             name = futures[future]
@@ -173,20 +178,20 @@ def metric_text(entry: dict | None) -> str:
 def write_report(path: str, names: list[str], before: dict, after: dict, failures: dict, jobs: int,
                  threads: int, device: torch.device, wall: float) -> None:
     """The run as a Markdown table: minutes and validation score per model, beside the replaced checkpoint's."""
-    rows = [f"# Retraining run: `python -m lecture_utils.pretrained --jobs {jobs}`", "",
-            f"Written by `lecture_utils/reproduce.py` on {time.strftime('%Y-%m-%d')}: {device}, "
+    rows = [f"# Retraining run: `python -m lecture_utils.retrain --jobs {jobs}`", "",
+            f"Written by `lecture_utils/retrain.py` on {time.strftime('%Y-%m-%d')}: {device}, "
             f"{platform.processor() or platform.machine()}, {jobs} job(s) x {threads} thread(s), torch "
             f"{torch.__version__}. Minutes are each model's training time as its process measured it "
             "(its final validation on 500 tasks not included); wall-clock is the whole run.", "",
             "| Model | Minutes | Device | Validation metric | Score | Checkpoint it replaced |",
             "| --- | ---: | --- | --- | --- | --- |"]
     for name in names:
-        file = checkpoint_path(RECIPES[name]).name
+        file = checkpoint_file(RECIPES[name])
         entry = after.get(file) if name not in failures else None
         minutes = f"{entry['minutes']:.1f}" if entry else "failed"
         rows.append(f"| `{name}` | {minutes} | {entry['device'] if entry else '—'} | "
                     f"{metric_text(entry or before.get(file))} | {score_text(entry)} | {score_text(before.get(file))} |")
-    total = sum(after[checkpoint_path(RECIPES[n]).name]["minutes"] for n in names if n not in failures)
+    total = sum(after[checkpoint_file(RECIPES[n])]["minutes"] for n in names if n not in failures)
     rows += ["", f"Total: {total:.1f} minutes of training, {wall:.1f} minutes of wall-clock time; "
              f"{len(names) - len(failures)} of {len(names)} models trained.", ""]
     atomic_write(path, lambda tmp: tmp.write_text("\n".join(rows)))
@@ -208,10 +213,17 @@ def main(argv=None) -> int:
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
     jobs = min(args.jobs, len(names))
-    if args.report and not Path(args.report).resolve().parent.is_dir():
-        parser.error(f"--report {args.report}: its folder does not exist; create it or name another file")
+    problem = args.report and why_not_writable(Path(args.report).resolve())
+    if problem:
+        parser.error(f"--report {args.report}: {problem}; name a file in a writable folder")
     device = get_device(args.device, source="--device" if args.device else None)
-    before = read_manifest()  # an invalid manifest fails now, not after training
+    store = current_store()
+    if not args.plan:
+        try:
+            store.check_writable()
+        except PermissionError as error:
+            parser.error(str(error))
+    before = store.read_manifest()  # an invalid manifest fails now, not after training
     threads = torch.get_num_threads()
     if jobs > 1:
         torch.set_num_threads(threads_per_job(jobs))  # time each model as one of the jobs will run it
@@ -226,8 +238,12 @@ def main(argv=None) -> int:
     wall = (time.perf_counter() - start) / 60
     print(f"{len(names) - len(failures)} of {len(names)} models trained in {wall:.1f} minutes with {jobs} job(s)")
     if args.report:
-        write_report(args.report, names, before, read_manifest(), failures, jobs,
+        write_report(args.report, names, before, store.read_manifest(), failures, jobs,
                      threads_per_job(jobs) if jobs > 1 else threads, device, wall)
     for name, error in failures.items():
         print(f"FAILED {name}: {error}", file=sys.stderr)
     return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
