@@ -1,24 +1,28 @@
 """lecture_utils: the companion package of the Lecture 4 (MAML) notebooks.
 
-One module per concept; notebooks import what they teach from it:
+One module per concept; notebooks import what they teach from it. Read ``maml.py`` first: the
+inner loop and the meta-objective, beside the pseudo-code they implement (docs/map.md maps every
+line of the notes to a notebook cell and a function here).
 
-- ``device``       where tensors live (CUDA, MPS, CPU) and seeding
-- ``models``       the sinusoid MLP and the Omniglot Conv4, used functionally
 - ``maml``         the inner loop ``adapt`` and ``MAML`` (second order, first order, head only)   §1, §2
 - ``reptile``      ``Reptile``                                                                   App. C
 - ``blackbox``     a black-box (attention) meta-learner and its objective                       App. B
-- ``validation``   the checks at every objective's boundary: task type, learning rate, batch shapes
 - ``training``     the meta-training loop (Pseudo-code 2), evaluation, confidence intervals
-- ``checkpoints``  atomic save and safe load of trained weights
-- ``pretrained``   the notebooks' trained models: recipes, load-or-train, checkpoints/manifest.json
-- ``files``        atomic writes and file checksums
+- ``batching``     how the tasks of a meta-batch are run for speed (loop, vmap, expand): same numbers
+- ``models``       the sinusoid MLP and the Omniglot Conv4, used functionally
+- ``tasks``        ``TaskBatch``, the meta-batch every loop consumes
+- ``validation``   every check of what a student passes in (the ground floor: imports nothing here)
+- ``device``       where tensors live (CUDA, MPS, CPU) and seeding; ``probe`` checks an accelerator
 - ``cost``         time and memory of a meta-gradient                                             §2
-- ``tasks``        ``TaskBatch``, the meta-batch every loop consumes, and the checks of counts
 - ``sinusoid``, ``characters``, ``omniglot``, ``episodes``, ``distortions``
                    the task families: sinusoids, Omniglot (shipped minimal splits or a full download), N-way K-shot
-- ``plots``        figures shared by the notebooks
-- ``widgets``      interactive controls (``widgets.sinusoid``, ``widgets.shift``, ``widgets.sketchpad``)
-- ``exercises``    the self-checks of each notebook's exercises
+- ``recipes``      how each trained model of the notebooks was made
+- ``pretrained``   load-or-train a recipe's model, checked against checkpoints/manifest.json
+- ``checkpoints``  ``CheckpointStore``: where checkpoints live, atomic saves, the manifest and its lock
+- ``retrain``      the command line that retrains models (``python -m lecture_utils.retrain``)
+- ``files``        atomic writes and file checksums
+- ``notebook_setup`` the one ``setup()`` call at the top of every notebook
+- ``plots``, ``widgets``, ``exercises``  figures, interactive controls, the exercises' self-checks
 """
 
 __version__ = "0.1.0"

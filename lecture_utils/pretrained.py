@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from lecture_utils.checkpoints import current_store
+from lecture_utils.checkpoints import CHECKPOINTS_ENV, current_store
 from lecture_utils.device import get_device
 from lecture_utils.episodes import EpisodeSampler, character_source, load_characters
 from lecture_utils.recipes import RECIPES, Recipe, UnknownModel, recipe
@@ -109,6 +109,12 @@ def load_pretrained(name: str, device=None, retrain: bool = False, progress: boo
         entry = store.load(file, model, device, fix=fix)
         check_recipe(r, entry, file)
         return model, entry
+    if not retrain and not store.manifest.exists():
+        raise FileNotFoundError(
+            f"no trained checkpoints at {store.folder}: the maml-lecture repository ships them in its "
+            f"checkpoints/ folder. Clone the repository and install it from there (pip install -e .), or point "
+            f"${CHECKPOINTS_ENV} at a copy of that folder; to train {name} here instead (slow on a CPU), "
+            f"call load_pretrained({name!r}, retrain=True)")
     store.check_writable()  # before the training, not after it
     print(f"Training {name} from scratch on {device} ({r.iterations} meta-iterations)...")
     model, info = train(r, device, progress)

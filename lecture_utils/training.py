@@ -76,7 +76,7 @@ def meta_train(model: nn.Module, algorithm, sample_batch: Callable[[torch.Genera
     ``validation()`` returns (mean loss, mean accuracy or None) on held-out tasks.
     A loss that turns NaN or infinite stops training with an error naming the step and the
     learning rates, instead of silently filling the model with NaN. ``position`` is the row of the
-    progress bar when several bars are shown at once (``python -m lecture_utils.pretrained``).
+    progress bar when several bars are shown at once (``python -m lecture_utils.retrain``).
     """
     iterations = check_count("iterations", iterations, minimum=0)
     val_every = check_count("val_every", val_every)

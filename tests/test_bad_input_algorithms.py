@@ -162,3 +162,14 @@ def test_seed_everything_needs_a_whole_number(seed):
 def test_the_approximation_flags_are_booleans(flag):
     with pytest.raises(ValueError, match=f"{flag} must be True or False"):
         MAML(**{flag: "yes"})
+
+
+def test_a_machine_without_the_checkpoints_is_told_where_to_get_them(tmp_path, monkeypatch):
+    """A package installed without the repository's checkpoints/ (a notebook opened elsewhere) must
+    not start hours of training in silence."""
+    from lecture_utils.checkpoints import CHECKPOINTS_ENV
+    from lecture_utils.pretrained import load_pretrained
+
+    monkeypatch.setenv(CHECKPOINTS_ENV, str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError, match=r"ships them in its checkpoints/ folder.*retrain=True"):
+        load_pretrained("chars5_maml", "cpu")
