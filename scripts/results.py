@@ -29,23 +29,16 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from lecture_utils import papers
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "results" / "RESULTS.md"
 DATA_MARK = "<!-- results data, read by scripts/results.py --only: "
 EVAL_SEED = 20_000  # + recipe seed; training draws from seed, the manifest's score from 10_000 + seed
 BATCH = 50
 
-MAML_PAPER = "Finn, Abbeel, Levine (2017), MAML, Table 1"
-REPTILE_PAPER = "Nichol, Achiam, Schulman (2018), Reptile, Omniglot table"
-# (method, n_way, k_shot) -> (accuracy %, its 95% interval or None, source and note).
-PAPER_OMNIGLOT = {
-    ("MAML", 5, 1): (98.7, 0.4, MAML_PAPER),
-    ("MAML", 20, 1): (95.8, 0.3, MAML_PAPER),
-    ("first-order MAML", 5, 1): (98.3, 0.5, MAML_PAPER),
-    ("first-order MAML", 20, 1): (89.4, 0.5, MAML_PAPER),
-    ("Reptile", 5, 1): (97.68, None, REPTILE_PAPER + ", transductive"),
-    ("Reptile", 20, 1): (89.43, None, REPTILE_PAPER + ", transductive"),
-}
+# The papers' numbers live once, in lecture_utils/papers.py (the notebooks quote the same list).
+PAPER_OMNIGLOT = papers.OMNIGLOT
 PAPER_OMNIGLOT_SETTING = ("full Omniglot (Lake et al. 2015, 1623 characters: 1200 for training), 28x28, "
                           "rotations as extra classes; Conv4 with 64 channels; tens of thousands of "
                           "meta-iterations on a GPU. MAML paper: 5-way trained with 1 inner step of α = 0.4 "
