@@ -350,3 +350,37 @@ def test_wrong_answers_say_not_yet(key):
     for answer in WRONG[key]:
         line = run(key[0], answer)
         assert line.startswith("Not yet:"), f"{answer}\n-> {line}"
+
+
+def test_every_function_a_check_makes_unavailable_exists():
+    """The checks name package functions by dotted path ("lecture_utils.maml.adapt"); a renamed or
+    moved function must fail here, not leave its exercise open to the package's own version."""
+    from lecture_utils.exercises import _resolve
+    paths = {path for module in (ROOT / "lecture_utils" / "exercises").glob("*.py")
+             for path in re.findall(r"[\"'](lecture_utils(?:\.\w+)+)[\"']", module.read_text())}
+    assert "lecture_utils.maml.adapt" in paths
+    for path in sorted(paths):
+        owner, name = _resolve(path)
+        assert callable(getattr(owner, name)), path
+
+
+def test_unavailable_restores_every_binding_even_after_an_error():
+    import lecture_utils.maml as maml
+    from lecture_utils.exercises import MAML_FUNCTIONS, WriteItYourself, call_student, unavailable
+    import lecture_utils.reptile as reptile
+    adapt, objective = maml.adapt, maml.MAML.objective
+    student_globals = {"adapt": adapt}
+    student = eval("lambda: adapt()", student_globals)
+    with pytest.raises(ZeroDivisionError):
+        with unavailable(*MAML_FUNCTIONS, student=student):
+            with pytest.raises(WriteItYourself):
+                student()
+            with pytest.raises(WriteItYourself):
+                maml.MAML().objective(None, None)
+            with pytest.raises(WriteItYourself):
+                reptile.adapt()  # the same function, imported into another module
+            assert call_student(adapt, name="answer") == (False, None)  # the function itself, passed as the answer
+            1 / 0
+    assert maml.adapt is adapt and reptile.adapt is adapt and student_globals["adapt"] is adapt
+    assert maml.MAML.objective is objective
+    assert call_student(lambda: 3)[1] == 3
