@@ -105,7 +105,7 @@ def _notebook_04(ns):
     learners = {"MAML": None, "black box": None}
     acc = {(name, s, 1.0): (0.9 - 0.2 * s + 0.05 * torch.rand(40, generator=g)).clamp(0, 1)
            for name in learners for s in shears}
-    ns.update(episode=_episodes(1), held_out=[_episodes(20, seed=1)], maml_net=model,
+    ns.update(episode=_episodes(1), held_out=[_episodes(8, seed=1)], maml_net=model,
               maml_batched=MAML("classification", inner_lr=0.4, inner_steps=1),
               SHEARS=shears, learners=learners, acc=acc)
 
@@ -133,25 +133,75 @@ def run(stem: str, code: str, ns: dict | None = None) -> str:
 
 
 # --- wrong answers: each replaces the student's cell; every one must print "Not yet" ---------------
-# At least two per exercise, one of them a number copied from the prose of the notebook.
+# At least two per exercise, one of them a number copied from the prose of the notebook; where the
+# exercise asks for a function, also answers typed from the notebook's numbers, answers that call the
+# package function the exercise asks the student to write, and answers computed another way than asked.
+
+_META_GRADIENT_FN = (  # notebook 02, exercise 3, with {fix} standing for the line of the silent bug
+    "def meta_gradient_fn(model, x_spt, y_spt, x_qry, y_qry, alpha):\n"
+    "    theta = list(model.parameters())\n"
+    "    spt_loss = F.mse_loss(model(x_spt), y_spt)\n"
+    "    {fix}\n"
+    "    phi = {{n: {start} - {alpha} * g for (n, p), g in zip(model.named_parameters(), grads)}}\n"
+    "    qry_loss = F.mse_loss(forward_with(model, phi, x_qry), y_qry)\n"
+    "    return torch.autograd.grad(qry_loss, theta)\n"
+    "check_meta_gradient_function(meta_gradient_fn)")
+_SECOND_ORDER = "grads = torch.autograd.grad(spt_loss, theta, create_graph=True)"
+_PSEUDO_CODE = ("tasks_20 = sinusoid_stream(20, K, seed=3)\nseed_everything(0)\nmodel_a = SineMLP()\n"
+                "pseudo_code_1(model_a, tasks_20, alpha=ALPHA, beta=BETA_SGD)\nseed_everything(0)\nmodel_b = SineMLP()\n")
+_SHEAR_MEANS = "shear_means = {name: [acc[name, s, 1.0].mean().item() for s in SHEARS] for name in learners}\n"
+_SHEARED = "first_20 = TaskBatch(*(t[:20] for t in held_out[0]))\nsheared_batches = [distort_episodes(first_20, 1.2, 1.0)]\n"
+_MEASURED_STEPS = "check_more_steps({}, maml_net, maml_batched, sheared_batches, steps=5)"
+
+
+def _fn(signature: str, body: str, check: str) -> str:
+    """A student's cell: ``def <signature>:`` with ``body`` (lines joined by newlines), then the check call."""
+    lines = "\n".join("    " + line for line in body.split("\n"))
+    return f"def {signature}:\n{lines}\n\n\n{check}"
+
+
+_DRAW = "draw_twice(seed)", "check_same_draw(draw_twice)"
+_MOVE = "to_device(tensor, device)", "check_to_device(to_device)"
+_INNER = "inner_step(w, x_spt, y_spt, alpha)", "check_inner_step(inner_step)"
+_META = "meta_gradient(w, x_spt, y_spt, x_qry, y_qry, alpha)", "check_meta_gradient(meta_gradient)"
+_SECOND = "second_derivative(f, x)", "check_second_derivative(second_derivative)"
+_LINE = "predict_mib(steps, mib, n_steps)", "check_saved_mib_prediction(predict_mib, cost_model, cost_batch, steps=20)"
+_HEAD = "head_fraction(n_way, hidden)", "check_head_fraction(head_fraction)"
+_TASKS = "tasks_needed(per_task, half_width)", 'check_tasks_needed(tasks_needed, scores["chars20_maml"] / 100, half_width=0.01)'
+_DISTORT = "distort_task(episode, shear, scale)", "check_distorted_episode(distort_task)"
+_KEPT = "kept_share(accuracies, n_way)", _SHEAR_MEANS + "check_headroom(kept_share, shear_means)"
+_FLIP = "phase_flip_curves(x, amplitude, phase)", "check_phase_flip(phase_flip_curves)"
+_COEF = "one_step_coefficient(model, batch, inner_lr, inner_steps=1)", "check_one_step_coefficient(one_step_coefficient)"
+_SPT_LOSS = "loss, _ = MAML('regression', inner_steps=0).objective(model, batch._replace(x_qry=batch.x_spt, y_qry=batch.y_spt))"
 
 WRONG = {
     ("00_setup", 1): [
-        "def draw_twice(seed):\n    seed_everything(seed)\n    return torch.rand(2), torch.rand(2)\ncheck_same_draw(draw_twice)",
-        "def draw_twice(seed):\n    seed_everything(123)\n    a = torch.rand(2)\n    seed_everything(123)\n"
-        "    return a, torch.rand(2)\ncheck_same_draw(draw_twice)",  # the seed of the prose
+        _fn(_DRAW[0], "seed_everything(seed)\nreturn torch.rand(2), torch.rand(2)", _DRAW[1]),
+        _fn(_DRAW[0], "seed_everything(123)\na = torch.rand(2)\nseed_everything(123)\nreturn a, torch.rand(2)",
+            _DRAW[1]),  # the seed of the prose
         "check_same_draw([0.2961, 0.5166])",
+        _fn(_DRAW[0], "seed_everything(seed)\na = torch.rand(2)\nreturn a, a", _DRAW[1]),  # the same draw twice
+        _fn(_DRAW[0], "seed_everything(seed)\na = torch.rand(2)\nreturn a, a.clone()", _DRAW[1]),
+        _fn(_DRAW[0], "seed_everything(seed)\na = torch.rand(2)\nseed_everything(seed)\nb = torch.rand(2)\nreturn a, a",
+            _DRAW[1]),
+        _fn(_DRAW[0], "seed_everything(seed)\nx = torch.rand(4)\nreturn x[:2], x[:2].clone()", _DRAW[1]),
     ],
     ("00_setup", 2): [
-        "def to_device(tensor, device):\n    return tensor\ncheck_to_device(to_device)",  # moved = x on the CPU
-        "def to_device(tensor, device):\n    return tensor.to(get_device())\ncheck_to_device(to_device)",
+        _fn(_MOVE[0], "return tensor", _MOVE[1]),  # moved = x on the CPU
+        _fn(_MOVE[0], "return tensor.to(get_device())", _MOVE[1]),
         "check_to_device([0.0, 1.0, 2.0, 3.0])",  # a list: Not yet, not an AttributeError
-        "def to_device(tensor, device):\n    return tensor.tolist()\ncheck_to_device(to_device)",
+        _fn(_MOVE[0], "return tensor.tolist()", _MOVE[1]),
         "x = torch.arange(4.0)\ncheck_to_device(x)",
+        _fn(_MOVE[0], "return tensor.to(device, torch.float64)", _MOVE[1]),  # also casts to float64
+        _fn(_MOVE[0], "return tensor.to(device).float()", _MOVE[1]),
+        _fn(_MOVE[0], "return tensor.detach().to(device)", _MOVE[1]),
+        _fn(_MOVE[0], "return tensor.to(device).flatten()", _MOVE[1]),
     ],
     ("00_setup", 3): [
         'check_map("01", "02", "05")',  # "02", the example of the prose
         "check_map(1, 3, 5)",
+        'check_map("1", "3", "5")',
+        'check_map("01", "05", "03")',
     ],
     ("01_maml_algorithm", 1): [
         "w = torch.tensor(0.0, requires_grad=True)\nphi1 = 1.0\n"
@@ -183,11 +233,14 @@ WRONG = {
         "pseudo_code_1(model_a, tasks_20, alpha=ALPHA, beta=BETA_SGD)\ncheck_same_parameters(model_a, model_a)",
     ],
     ("02_create_graph", 1): [
-        "def second_derivative(f, x):\n    return 48\ncheck_second_derivative(second_derivative)",
-        "def second_derivative(f, x):\n    return torch.autograd.grad(f(x), x)[0]\ncheck_second_derivative(second_derivative)",
-        "def second_derivative(f, x):\n    (first,) = torch.autograd.grad(f(x), x)\n"
-        "    return torch.autograd.grad(first, x)[0]\ncheck_second_derivative(second_derivative)",
+        _fn(_SECOND[0], "return 48", _SECOND[1]),
+        _fn(_SECOND[0], "return torch.autograd.grad(f(x), x)[0]", _SECOND[1]),
+        _fn(_SECOND[0], "(first,) = torch.autograd.grad(f(x), x)\nreturn torch.autograd.grad(first, x)[0]", _SECOND[1]),
         "check_second_derivative(torch.tensor(48.0))",
+        _fn(_SECOND[0], "first = lambda z: torch.autograd.grad(f(z), x, create_graph=True)[0]\n"
+                        "return (first(x + 1e-4) - first(x - 1e-4)) / 2e-4", _SECOND[1]),  # a finite difference
+        _fn(_SECOND[0], "return torch.autograd.functional.hessian(f, x)", _SECOND[1]),
+        _fn(_SECOND[0], "from torch.func import jacfwd, jacrev\nreturn jacfwd(jacrev(f))(x)", _SECOND[1]),
     ],
     ("02_create_graph", 2): [
         "x = torch.tensor(2.0, requires_grad=True)\ny = x ** 3\npasses = watch_backward(y)\n(2 * y).backward()\n"
@@ -204,12 +257,36 @@ WRONG = {
         "check_backward_twice(x, y, passes)",  # 24, from the prose
         "x = torch.tensor(2.0, requires_grad=True)\ny = x ** 3\npasses = watch_backward(y)\n"
         "for _ in range(3):\n    y.backward(retain_graph=True)\ncheck_backward_twice(x, y, passes)",
+        "x = torch.tensor(2.0, requires_grad=True)\ny = x ** 3\npasses = watch_backward(y)\n"
+        "torch.autograd.grad(y, x, retain_graph=True)\ntorch.autograd.grad(y, x)\nx.grad = torch.tensor(24.)\n"
+        "check_backward_twice(x, y, passes)",  # two passes, none stored into x.grad
+        "x = torch.tensor(2.0, requires_grad=True)\ny = x ** 3\npasses = watch_backward(y)\n"
+        "y.backward(retain_graph=True)\ntorch.autograd.grad(y, x)\nx.grad *= 2\ncheck_backward_twice(x, y, passes)",
+        "x = torch.tensor(2.0, requires_grad=True)\ny = x ** 3\npasses = watch_backward(y)\n"
+        "(g1,) = torch.autograd.grad(y, x, retain_graph=True)\n(g2,) = torch.autograd.grad(y, x)\nx.grad = g1 + g2\n"
+        "check_backward_twice(x, y, passes)",
     ],
     ("02_create_graph", 3): [
         "def meta_gradient_fn(model, *args):\n    return [torch.zeros_like(p) for p in model.parameters()]\n"
         "check_meta_gradient_function(meta_gradient_fn)",
         "check_meta_gradient_function(lambda *args: 1 / 0)",
         "check_meta_gradient_function(1e-7)",  # the agreement of the prose
+        "from lecture_utils.maml import MAML\nfrom lecture_utils.tasks import TaskBatch\n"
+        "def meta_gradient_fn(model, x_spt, y_spt, x_qry, y_qry, alpha):\n"
+        "    batch = TaskBatch(x_spt[None], y_spt[None], x_qry[None], y_qry[None])\n"
+        "    loss, _ = MAML('regression', inner_lr=alpha).objective(model, batch)\n"
+        "    return torch.autograd.grad(loss, list(model.parameters()))\n"
+        "check_meta_gradient_function(meta_gradient_fn)",  # the package's meta-loss instead of the fix
+        "from lecture_utils.maml import adapt\nfrom lecture_utils.models import parameters_of\n"
+        "def meta_gradient_fn(model, x_spt, y_spt, x_qry, y_qry, alpha):\n"
+        "    phi = adapt(model, parameters_of(model), x_spt, y_spt, loss_fn=F.mse_loss, inner_lr=alpha)\n"
+        "    qry_loss = F.mse_loss(forward_with(model, phi, x_qry), y_qry)\n"
+        "    return torch.autograd.grad(qry_loss, list(model.parameters()))\n"
+        "check_meta_gradient_function(meta_gradient_fn)",
+        _META_GRADIENT_FN.format(fix=_SECOND_ORDER, start="p", alpha="0.1"),  # the alpha of the first problem
+        _META_GRADIENT_FN.format(fix=_SECOND_ORDER, start="p.detach()", alpha="alpha"),
+        _META_GRADIENT_FN.format(fix="grads = torch.autograd.grad(spt_loss, theta, retain_graph=True)", start="p",
+                                 alpha="alpha"),
     ],
     ("03_cost_and_approximations", 1): [
         'predicted_mib = saved["second_order"][-1]\ncheck_saved_mib_prediction(predicted_mib, cost_model, cost_batch, steps=20)',
@@ -293,12 +370,30 @@ WRONG = {
         "def mse_grad(w, x, y):\n    return -10.0\ncheck_mse_grad(mse_grad)",  # the number of the prose
         "def mse_grad(w, x, y):\n    return (2 * x * (w * x - y)).mean()\ncheck_mse_grad(mse_grad)",  # no autograd
         "def mse_grad(w, x, y):\n    return torch.autograd.grad(((y - w * x) ** 2).mean(), w)[0] * -1\ncheck_mse_grad(mse_grad)",
+        "def mse_grad(w, x, y):\n    return torch.autograd.grad(((w * x - y) ** 2).sum(), w)[0]\ncheck_mse_grad(mse_grad)",
+        "def mse_grad(w, x, y):\n    loss = lambda v: ((v * x - y) ** 2).mean()\n"
+        "    return (loss(w.detach() + 1e-3) - loss(w.detach() - 1e-3)) / 2e-3\ncheck_mse_grad(mse_grad)",
     ],
 }
 
-# --- right answers besides the folded solution: what the notebook itself prints ---------------------
+# --- right answers besides the folded solution: other ways to the same answer ------------------------
 RIGHT = {
     ("03_cost_and_approximations", 3): ["check_head_fraction(0.0058)"],  # printed as 0.58%
+    ("00_setup", 1): [
+        _fn(_DRAW[0], "torch.manual_seed(seed)\na = torch.rand(2)\ntorch.manual_seed(seed)\nb = torch.rand(2)\n"
+                      "return a, b", _DRAW[1]),
+        _fn(_DRAW[0], "a = torch.rand(2, generator=torch.Generator().manual_seed(seed))\n"
+                      "b = torch.rand(2, generator=torch.Generator().manual_seed(seed))\nreturn a, b", _DRAW[1]),
+    ],
+    ("02_create_graph", 2): [
+        "x = torch.tensor(2.0, requires_grad=True)\ny = x ** 3\npasses = watch_backward(y)\n"
+        "y.backward(create_graph=True)\ny.backward()\ncheck_backward_twice(x, y, passes)",
+    ],
+    ("04_blackbox_vs_maml", 3): [
+        "first_20 = TaskBatch(*(t[:20] for t in held_out[0]))\nsheared_batches = [distort_episodes(first_20, 1.2, 1.0)]\n"
+        "_, accs = evaluate(maml_net, maml_batched, sheared_batches, steps=5)\n"
+        "check_more_steps(round(accs.mean().item(), 3), maml_net, maml_batched, sheared_batches, steps=5)",
+    ],
     ("04_blackbox_vs_maml", 2): [
         # from the table of section 3: accuracies with three decimals, "kept" with two
         "shear_means = {name: [acc[name, s, 1.0].mean().item() for s in SHEARS] for name in learners}\n"
@@ -306,11 +401,6 @@ RIGHT = {
         'check_headroom(*((r[n][-1] - 0.2) / (r[n][0] - 0.2) for n in ("MAML", "black box")), shear_means)',
         "shear_means = {name: [acc[name, s, 1.0].mean().item() for s in SHEARS] for name in learners}\n"
         'check_headroom(*(round((shear_means[n][-1] - 0.2) / (shear_means[n][0] - 0.2), 2) for n in ("MAML", "black box")), shear_means)',
-    ],
-    ("04_blackbox_vs_maml", 3): [
-        "first_20 = TaskBatch(*(t[:20] for t in held_out[0]))\nsheared_batches = [distort_episodes(first_20, 1.2, 1.0)]\n"
-        "_, accs = evaluate(maml_net, maml_batched, sheared_batches, steps=5)\n"
-        "check_more_steps(round(accs.mean().item(), 3), maml_net, maml_batched, sheared_batches, steps=5)",
     ],
 }
 
