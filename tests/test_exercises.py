@@ -204,33 +204,50 @@ WRONG = {
         'check_map("01", "05", "03")',
     ],
     ("01_maml_algorithm", 1): [
-        "w = torch.tensor(0.0, requires_grad=True)\nphi1 = 1.0\n"
-        "check_inner_step(phi1, w, torch.tensor([1.0, 2.0]), torch.tensor([2.0, 4.0]), 0.1)",
-        "w = torch.tensor(0.0, requires_grad=True)\nphi1 = w + 1\n"
-        "check_inner_step(phi1, w, torch.tensor([1.0, 2.0]), torch.tensor([2.0, 4.0]), 0.1)",
-        "w = torch.tensor(0.0, requires_grad=True)\nx_spt1, y_spt1 = torch.tensor([1.0, 2.0]), torch.tensor([2.0, 4.0])\n"
-        "(g,) = torch.autograd.grad(((w * x_spt1 - y_spt1) ** 2).mean(), w)\nphi1 = w - 0.1 * g\n"
-        "check_inner_step(phi1, w, x_spt1, y_spt1, 0.1)",  # no create_graph: dphi/dw = 1
-        "w = torch.tensor(0.0, requires_grad=True)\nphi1 = torch.tensor(-1.0)\n"
-        "check_inner_step(phi1, w, torch.tensor([1.0, 2.0]), torch.tensor([2.0, 4.0]), 0.1)",
+        _fn(_INNER[0], "return 1 + 0.5 * w", _INNER[1]),  # typed from the printed numbers
+        _fn(_INNER[0], "return torch.tensor(1.0)", _INNER[1]),
+        "check_inner_step(1.0)",
+        _fn(_INNER[0], "(g,) = torch.autograd.grad(((w * x_spt - y_spt) ** 2).mean(), w)\nreturn w - alpha * g",
+            _INNER[1]),  # no create_graph: dphi/dw = 1
+        _fn(_INNER[0], "(g,) = torch.autograd.grad(((w * x_spt - y_spt) ** 2).mean(), w, create_graph=True)\n"
+                       "return w + alpha * g", _INNER[1]),
+        _fn(_INNER[0], "return w - alpha * (2 * x_spt * (w * x_spt - y_spt)).mean()", _INNER[1]),  # no autograd
+        _fn(_INNER[0], "(g,) = torch.autograd.grad(((w * x_spt - y_spt) ** 2).mean(), w, create_graph=True)\n"
+                       "return w - 0.1 * g", _INNER[1]),  # alpha of the prose
+        _fn(_INNER[0], "(g,) = torch.autograd.grad(((w * x_spt - y_spt) ** 2).sum(), w, create_graph=True)\n"
+                       "return w - alpha * g", _INNER[1]),
     ],
     ("01_maml_algorithm", 2): [
-        "def meta_gradient(w, x_spt, y_spt, x_qry, y_qry, alpha):\n    return -9\ncheck_meta_gradient(meta_gradient)",
-        "def meta_gradient(w, x_spt, y_spt, x_qry, y_qry, alpha):\n    return torch.tensor(-18.0)\n"
-        "check_meta_gradient(meta_gradient)",  # dL/dphi, from the prose
-        "def meta_gradient(w, x_spt, y_spt, x_qry, y_qry, alpha):\n"
-        "    (g,) = torch.autograd.grad(((w * x_spt - y_spt) ** 2).mean(), w)\n    phi = w - alpha * g\n"
-        "    return torch.autograd.grad(((phi * x_qry - y_qry) ** 2).mean(), w)\ncheck_meta_gradient(meta_gradient)",
+        _fn(_META[0], "return -9", _META[1]),
+        _fn(_META[0], "return torch.tensor(-18.0)", _META[1]),  # dL/dphi, from the prose
+        _fn(_META[0], "(g,) = torch.autograd.grad(((w * x_spt - y_spt) ** 2).mean(), w)\nphi = w - alpha * g\n"
+                      "return torch.autograd.grad(((phi * x_qry - y_qry) ** 2).mean(), w)", _META[1]),
         "check_meta_gradient(-9.0)",
-        "def meta_gradient(w, x_spt, y_spt, x_qry, y_qry, alpha):\n    return 1 / 0\ncheck_meta_gradient(meta_gradient)",
+        _fn(_META[0], "return 1 / 0", _META[1]),
+        _fn(_META[0], "phi = w - alpha * (2 * x_spt * (w * x_spt - y_spt)).mean()\n"
+                      "return (2 * x_qry * (phi * x_qry - y_qry)).mean() * (1 - alpha * (2 * x_spt ** 2).mean())",
+            _META[1]),  # the closed form, no autograd
+        _fn(_META[0], "(g,) = torch.autograd.grad(((w * x_spt - y_spt) ** 2).mean(), w, create_graph=True)\n"
+                      "phi = w - 0.1 * g\nreturn torch.autograd.grad(((phi * x_qry - y_qry) ** 2).mean(), w)",
+            _META[1]),  # alpha of the prose
+        _fn(_META[0], "(g,) = torch.autograd.grad(((w * x_spt - y_spt) ** 2).mean(), w, create_graph=True)\n"
+                      "phi = w - alpha * g\nreturn torch.autograd.grad(((phi * x_qry - y_qry) ** 2).sum(), w)",
+            _META[1]),
     ],
     ("01_maml_algorithm", 3): [
-        "tasks_20 = sinusoid_stream(20, K, seed=3)\nseed_everything(0)\nmodel_a = SineMLP()\n"
-        "pseudo_code_1(model_a, tasks_20, alpha=ALPHA, beta=BETA_SGD)\nseed_everything(0)\nmodel_b = SineMLP()\n"
-        "pseudo_code_2(model_b, tasks_20, alpha=ALPHA, beta=0.001, optimizer=torch.optim.SGD)\n"  # beta of the prose
+        _PSEUDO_CODE + "pseudo_code_2(model_b, tasks_20, alpha=ALPHA, beta=0.001, optimizer=torch.optim.SGD)\n"  # beta of the prose
         "check_same_parameters(model_a, model_b)",
         "tasks_20 = sinusoid_stream(20, K, seed=3)\nseed_everything(0)\nmodel_a = SineMLP()\n"
         "pseudo_code_1(model_a, tasks_20, alpha=ALPHA, beta=BETA_SGD)\ncheck_same_parameters(model_a, model_a)",
+        _PSEUDO_CODE + "model_b.load_state_dict(model_a.state_dict())\ncheck_same_parameters(model_a, model_b)",
+        _PSEUDO_CODE + "import copy\nmodel_b = copy.deepcopy(model_a)\ncheck_same_parameters(model_a, model_b)",
+        _PSEUDO_CODE + "with torch.no_grad():\n    for p_b, p_a in zip(model_b.parameters(), model_a.parameters()):\n"
+        "        p_b.copy_(p_a)\ncheck_same_parameters(model_a, model_b)",
+        _PSEUDO_CODE + "pseudo_code_2(model_b, tasks_20, alpha=ALPHA, beta=BETA_SGD)\n"  # its default optimiser, Adam
+        "check_same_parameters(model_a, model_b)",
+        _PSEUDO_CODE + "pseudo_code_2(model_b, tasks_20, alpha=ALPHA, beta=BETA_SGD,\n"
+        "              optimizer=lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=0.9))\n"
+        "check_same_parameters(model_a, model_b)",
     ],
     ("02_create_graph", 1): [
         _fn(_SECOND[0], "return 48", _SECOND[1]),
@@ -347,24 +364,41 @@ WRONG = {
         "check_reptile_update(lambda theta, phis, epsilon: {n: theta[n] + torch.stack([p[n] - theta[n] for p in phis]).mean(0) for n in theta})",
         "check_reptile_update(lambda theta, phis, epsilon: {n: theta[n] + 0.5 * torch.stack([theta[n] - p[n] for p in phis]).mean(0) for n in theta})",
         "check_reptile_update(lambda theta, phis, epsilon: 1 / 0)",
+        "check_reptile_update(lambda theta, phis, epsilon: {n: theta[n] + 0.3 * torch.stack([p[n] - theta[n] for p in phis]).mean(0) for n in theta})",
+        "check_reptile_update(lambda theta, phis, epsilon: {n: theta[n] + epsilon * (phis[0][n] - theta[n]) for n in theta})",
+        "check_reptile_update(lambda theta, phis, epsilon: {n: theta[n] + epsilon * torch.stack([p[n] for p in phis]).mean(0) for n in theta})",
+        "from lecture_utils.exercises.nb05 import _reference_update\ncheck_reptile_update(_reference_update)",
     ],
     ("05_reptile", 2): [
-        "def one_step_coefficient(model, batch, inner_lr):\n    return -0.01\n"
-        "check_one_step_coefficient(one_step_coefficient)",  # -alpha, from the prose
-        "def one_step_coefficient(model, batch, inner_lr):\n    return -inner_lr\n"
-        "check_one_step_coefficient(one_step_coefficient)",  # known, not measured
-        "def one_step_coefficient(model, batch, inner_lr):\n    return inner_lr\n"
-        "check_one_step_coefficient(one_step_coefficient)",
+        _fn(_COEF[0], "return -0.01", _COEF[1]),  # -alpha, from the prose
+        _fn(_COEF[0], "return -inner_lr", _COEF[1]),  # known, not measured
+        _fn(_COEF[0], "return inner_lr", _COEF[1]),
         "check_one_step_coefficient(-0.01)",
+        _fn(_COEF[0], f"{_SPT_LOSS}\nloss.backward()\nreturn -inner_lr", _COEF[1]),  # a gradient, then the known value
+        _fn(_COEF[0], f"{_SPT_LOSS}\nloss.backward()\nreturn -inner_lr * inner_steps", _COEF[1]),
+        _fn("one_step_coefficient(model, batch, inner_lr)",
+            "d = Reptile('regression', inner_lr=inner_lr, inner_steps=1).direction(model, batch)\n"
+            f"{_SPT_LOSS}\ng = torch.autograd.grad(loss, list(model.parameters()))\n"
+            "d, g = torch.cat([v.flatten() for v in d.values()]), torch.cat([v.flatten() for v in g])\n"
+            "return (d @ g / (g @ g)).item()", _COEF[1]),  # no inner_steps
+        _fn(_COEF[0], "d = Reptile('regression', inner_lr=inner_lr, inner_steps=inner_steps).direction(model, batch)\n"
+                      "loss, _ = MAML('regression', inner_steps=0).objective(model, batch)\n"
+                      "g = torch.autograd.grad(loss, list(model.parameters()))\n"
+                      "d, g = torch.cat([v.flatten() for v in d.values()]), torch.cat([v.flatten() for v in g])\n"
+                      "return (d @ g / (g @ g)).item()", _COEF[1]),  # the gradient of the query loss
     ],
     ("05_reptile", 3): [
         "check_k_step_coefficients(2, 1)",  # k = 2, from the prose
         "check_k_step_coefficients(3, 6)",
+        "check_k_step_coefficients(3, 2)",
+        "check_k_step_coefficients(1, 3)",
     ],
     ("05_reptile", 4): [
         "check_examples_seen(lambda n_way, k_shot, k_query: (5, 20))",  # the numbers of the prose
         "check_examples_seen(lambda n_way, k_shot, k_query: (n_way * k_shot, n_way * k_query))",
         "check_examples_seen(lambda n_way, k_shot, k_query: (n_way * (k_shot + k_query),) * 2)",
+        "check_examples_seen(lambda n_way, k_shot, k_query: (n_way, n_way + n_way * k_query))",  # right for 1-shot only
+        "check_examples_seen(lambda n_way, k_shot, k_query: (n_way * k_shot, n_way * k_query + k_shot))",
     ],
     ("_template", 1): [
         "def mse_grad(w, x, y):\n    return -10.0\ncheck_mse_grad(mse_grad)",  # the number of the prose
@@ -378,7 +412,6 @@ WRONG = {
 
 # --- right answers besides the folded solution: other ways to the same answer ------------------------
 RIGHT = {
-    ("03_cost_and_approximations", 3): ["check_head_fraction(0.0058)"],  # printed as 0.58%
     ("00_setup", 1): [
         _fn(_DRAW[0], "torch.manual_seed(seed)\na = torch.rand(2)\ntorch.manual_seed(seed)\nb = torch.rand(2)\n"
                       "return a, b", _DRAW[1]),
@@ -394,6 +427,7 @@ RIGHT = {
         "_, accs = evaluate(maml_net, maml_batched, sheared_batches, steps=5)\n"
         "check_more_steps(round(accs.mean().item(), 3), maml_net, maml_batched, sheared_batches, steps=5)",
     ],
+    ("03_cost_and_approximations", 3): ["check_head_fraction(0.0058)"],  # printed as 0.58%
     ("04_blackbox_vs_maml", 2): [
         # from the table of section 3: accuracies with three decimals, "kept" with two
         "shear_means = {name: [acc[name, s, 1.0].mean().item() for s in SHEARS] for name in learners}\n"
