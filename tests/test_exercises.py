@@ -82,7 +82,7 @@ def _notebook_01(ns):
 
 
 def _notebook_03(ns):
-    from lecture_utils.exercises.nb03 import saved_mib
+    from lecture_utils.exercises.nb03 import _saved_mib
     from lecture_utils.models import Conv4
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
@@ -91,7 +91,7 @@ def _notebook_03(ns):
     steps = [1, 2]
     accuracies = 100 * torch.rand(60, generator=torch.Generator().manual_seed(3)).clamp(0.4, 1.0)
     ns.update(cost_model=model, cost_batch=batch, STEPS=steps, scores={"chars20_maml": accuracies},
-              saved={"second_order": [saved_mib(model, batch, s) for s in steps]})
+              saved={"second_order": [_saved_mib(model, batch, s) for s in steps]})
 
 
 def _notebook_04(ns):
@@ -306,59 +306,90 @@ WRONG = {
                                  alpha="alpha"),
     ],
     ("03_cost_and_approximations", 1): [
-        'predicted_mib = saved["second_order"][-1]\ncheck_saved_mib_prediction(predicted_mib, cost_model, cost_batch, steps=20)',
-        "check_saved_mib_prediction(3.75 * 20, cost_model, cost_batch, steps=20)",  # the slope of the prose
+        "from lecture_utils.exercises.nb03 import _saved_mib\n"
+        + _fn(_LINE[0], "return _saved_mib(cost_model, cost_batch, n_steps)", _LINE[1]),  # measured, not predicted
+        "from lecture_utils.maml import MAML\nfrom lecture_utils.cost import graph_saved_bytes\n"
+        + _fn(_LINE[0], "loss, _ = MAML('classification', inner_lr=0.4, inner_steps=n_steps).objective(cost_model, cost_batch)\n"
+                        "return graph_saved_bytes(loss) / 2**20", _LINE[1]),
+        _fn(_LINE[0], "return 9.12 + 3.75 * 19", _LINE[1]),  # from the printed table
+        "check_saved_mib_prediction(9.12 + 3.75 * 19, cost_model, cost_batch, steps=20)",
         "check_saved_mib_prediction(None, cost_model, cost_batch, steps=20)",
+        _fn(_LINE[0], "per_step = (mib[-1] - mib[0]) / (steps[-1] - steps[0])\nreturn mib[0] + per_step * n_steps",
+            _LINE[1]),  # off by the first step
+        _fn(_LINE[0], "return mib[-1] / steps[-1] * n_steps", _LINE[1]),  # no intercept
     ],
     ("03_cost_and_approximations", 2): [
         "check_first_order_adapt(lambda theta, grads, alpha: {n: theta[n] - alpha * grads[n] for n in theta})",
         "check_first_order_adapt(lambda theta, grads, alpha: {n: (theta[n] - alpha * grads[n]).detach() for n in theta})",
         "check_first_order_adapt(lambda theta, grads, alpha: {n: theta[n] - 0.4 * grads[n].detach() for n in theta})",
         "check_first_order_adapt(lambda theta, grads: None)",
+        "check_first_order_adapt(lambda theta, grads, alpha: {n: theta[n] - 0.01 * grads[n].detach() for n in theta})",
+        "check_first_order_adapt(lambda theta, grads, alpha: {n: theta[n] + alpha * grads[n].detach() for n in theta})",
+        "check_first_order_adapt(lambda theta, grads, alpha: {n: theta[n].detach() - alpha * grads[n] for n in theta})",
     ],
     ("03_cost_and_approximations", 3): [
-        "check_head_fraction(0.58)",  # the percentage of the prose, as a fraction
-        "counts = {n: p.numel() for n, p in parameters_of(Conv4(5, hidden=32)).items()}\n"
-        "check_head_fraction(sum(counts.values()) / sum(c for n, c in counts.items() if is_head(n)))",
-        "check_head_fraction(0.006)",
+        "check_head_fraction(0.0058)",  # the fraction the notebook prints, typed
+        _fn(_HEAD[0], "return 0.0058", _HEAD[1]),
+        _fn(_HEAD[0], "counts = {n: p.numel() for n, p in parameters_of(Conv4(n_way, hidden=hidden)).items()}\n"
+                      "head = sum(c for n, c in counts.items() if is_head(n))\nreturn head / (sum(counts.values()) - head)",
+            _HEAD[1]),
+        _fn(_HEAD[0], "counts = {n: p.numel() for n, p in parameters_of(Conv4(n_way, hidden=hidden)).items()}\n"
+                      "return 100 * sum(c for n, c in counts.items() if is_head(n)) / sum(counts.values())", _HEAD[1]),
+        _fn(_HEAD[0], "names = list(parameters_of(Conv4(n_way, hidden=hidden)))\n"
+                      "return sum(is_head(n) for n in names) / len(names)", _HEAD[1]),  # tensors, not elements
+        _fn(_HEAD[0], "counts = {n: p.numel() for n, p in parameters_of(Conv4(5, hidden=32)).items()}\n"
+                      "return sum(c for n, c in counts.items() if is_head(n)) / sum(counts.values())", _HEAD[1]),
         'check_head_fraction("a lot")',
     ],
     ("03_cost_and_approximations", 4): [
-        'per_task = scores["chars20_maml"] / 100\ncheck_tasks_needed(1.96 * per_task.std().item() / 0.01, per_task)',
-        'per_task = scores["chars20_maml"] / 100\ncheck_tasks_needed(1.96, per_task, half_width=0.01)',
-        'per_task = scores["chars20_maml"]\ncheck_tasks_needed((1.96 * per_task.std().item() / 0.01) ** 2, per_task / 100)',
+        _fn(_TASKS[0], "return 1.96 * per_task.std().item() / half_width", _TASKS[1]),  # not squared
+        _fn(_TASKS[0], "return 1.96", _TASKS[1]),
+        'per_task = scores["chars20_maml"] / 100\ncheck_tasks_needed((1.96 * per_task.std().item() / 0.01) ** 2, per_task)',
+        _fn(_TASKS[0], "return (2 * per_task.std().item() / half_width) ** 2", _TASKS[1]),  # z = 2, not 1.96
+        _fn(_TASKS[0], "return (1.96 * per_task.var().item() / half_width) ** 2", _TASKS[1]),
+        _fn(_TASKS[0], "return (1.96 * per_task.std().item() / 0.01) ** 2", _TASKS[1]),  # the half-width of the prose
     ],
     ("04_blackbox_vs_maml", 1): [
-        "shifted = TaskBatch(distort(episode.x_spt, shear=0.6, scale=0.7), episode.y_spt, episode.x_qry, episode.y_qry)\n"
-        "check_distorted_episode(episode, shifted, shear=0.6, scale=0.7)",
-        "check_distorted_episode(episode, episode, shear=0.6, scale=0.7)",
-        "shifted = TaskBatch(distort(episode.x_spt, shear=0.7, scale=0.6), episode.y_spt,\n"
-        "                    distort(episode.x_qry, shear=0.7, scale=0.6), episode.y_qry)\n"
-        "check_distorted_episode(episode, shifted, shear=0.6, scale=0.7)",
+        _fn(_DISTORT[0], "return distort_episodes(episode, shear, scale)", _DISTORT[1]),  # the package's function
+        _fn(_DISTORT[0], "return TaskBatch(distort(episode.x_spt, shear=shear, scale=scale), episode.y_spt,\n"
+                         "                 episode.x_qry, episode.y_qry)", _DISTORT[1]),
+        "check_distorted_episode(episode)",
+        _fn(_DISTORT[0], "return TaskBatch(distort(episode.x_spt, shear=scale, scale=shear), episode.y_spt,\n"
+                         "                 distort(episode.x_qry, shear=scale, scale=shear), episode.y_qry)", _DISTORT[1]),
+        _fn(_DISTORT[0], "return TaskBatch(distort(episode.x_spt, shear=0.6, scale=0.7), episode.y_spt,\n"
+                         "                 distort(episode.x_qry, shear=0.6, scale=0.7), episode.y_qry)", _DISTORT[1]),
+        _fn(_DISTORT[0], "return TaskBatch(distort(episode.x_spt, shear=shear, scale=scale), episode.y_spt.flip(-1),\n"
+                         "                 distort(episode.x_qry, shear=shear, scale=scale), episode.y_qry.flip(-1))",
+            _DISTORT[1]),
     ],
     ("04_blackbox_vs_maml", 2): [
-        "shear_means = {name: [acc[name, s, 1.0].mean().item() for s in SHEARS] for name in learners}\n"
-        "check_headroom(0.75, 0.75, shear_means)",  # "roughly a quarter" lost, from the prose
-        "shear_means = {name: [acc[name, s, 1.0].mean().item() for s in SHEARS] for name in learners}\n"
-        'check_headroom(*(shear_means[n][-1] / shear_means[n][0] for n in ("MAML", "black box")), shear_means)',
-        "shear_means = {name: [acc[name, s, 1.0].mean().item() for s in SHEARS] for name in learners}\n"
-        'check_headroom("69%", 0.68, shear_means)',
+        _fn(_KEPT[0], "return 0.75", _KEPT[1]),  # "roughly a quarter" lost, from the prose
+        _fn(_KEPT[0], "return accuracies[-1] / accuracies[0]", _KEPT[1]),
+        _SHEAR_MEANS + 'check_headroom(0.69, 0.68, shear_means)',
+        _fn(_KEPT[0], "return (accuracies[-1] - 0.2) / (accuracies[0] - 0.2)", _KEPT[1]),  # 5-way chance, typed
+        _fn(_KEPT[0], "return 1 - (accuracies[-1] - 1 / n_way) / (accuracies[0] - 1 / n_way)", _KEPT[1]),
+        _fn(_KEPT[0], "return (accuracies[1] - 1 / n_way) / (accuracies[0] - 1 / n_way)", _KEPT[1]),
     ],
     ("04_blackbox_vs_maml", 3): [
-        "first_20 = TaskBatch(*(t[:20] for t in held_out[0]))\nsheared_batches = [distort_episodes(first_20, 1.2, 1.0)]\n"
-        "_, accs = evaluate(maml_net, maml_batched, sheared_batches)\n"
-        "check_more_steps(accs.mean().item(), maml_net, maml_batched, sheared_batches, steps=5)",
-        "first_20 = TaskBatch(*(t[:20] for t in held_out[0]))\nsheared_batches = [distort_episodes(first_20, 1.2, 1.0)]\n"
-        "check_more_steps(0.08, maml_net, maml_batched, sheared_batches, steps=5)",  # "4 to 8 points"
-        "first_20 = TaskBatch(*(t[:20] for t in held_out[0]))\nsheared_batches = [distort_episodes(first_20, 1.2, 1.0)]\n"
-        "check_more_steps(torch.ones(3), maml_net, maml_batched, sheared_batches, steps=5)",
+        _SHEARED + "_, accs = evaluate(maml_net, maml_batched, sheared_batches)\n"
+        + _MEASURED_STEPS.format("accs.mean().item()"),
+        _SHEARED + _MEASURED_STEPS.format("0.08"),  # "4 to 8 points"
+        _SHEARED + _MEASURED_STEPS.format("torch.ones(3)"),
+        _SHEARED + "losses, _ = evaluate(maml_net, maml_batched, sheared_batches, steps=5)\n"
+        + _MEASURED_STEPS.format("losses.mean().item()"),
+        _SHEARED + "_, accs = evaluate(maml_net, maml_batched, sheared_batches, steps=5)\n"
+        + _MEASURED_STEPS.format("100 * accs.mean().item()"),
     ],
     ("04_blackbox_vs_maml", 4): [
-        "x_grid = torch.linspace(-5, 5, 50)\ncheck_phase_flip(sinusoid(x_grid, 2.0, 0.5), sinusoid(x_grid, -2.0, 0.5), "
-        "x_grid, amplitude=2.0, phase=0.5)",
-        "x_grid = torch.linspace(-5, 5, 50)\ncheck_phase_flip(sinusoid(x_grid, 2.0, 0.5 + torch.pi), "
-        "sinusoid(x_grid, 5.0, 0.5), x_grid, amplitude=2.0, phase=0.5)",  # amplitude 5 of the prose
-        "x_grid = torch.linspace(-5, 5, 50)\ncheck_phase_flip(torch.zeros(3), torch.zeros(3), x_grid, amplitude=2.0, phase=0.5)",
+        _fn(_FLIP[0], "y_phase_shifted = sinusoid(x, amplitude, phase + torch.pi)\n"
+                      "return y_phase_shifted, y_phase_shifted.clone()", _FLIP[1]),  # one curve copied
+        _fn(_FLIP[0], "y_negative_amplitude = sinusoid(x, -amplitude, phase)\n"
+                      "return y_negative_amplitude, y_negative_amplitude", _FLIP[1]),
+        _fn(_FLIP[0], "return sinusoid(x, amplitude, phase), sinusoid(x, -amplitude, phase)", _FLIP[1]),
+        _fn(_FLIP[0], "return sinusoid(x, 2.0, 0.5 + torch.pi), sinusoid(x, -2.0, 0.5)", _FLIP[1]),  # the prose's
+        _fn(_FLIP[0], "return sinusoid(x, amplitude, phase + torch.pi), sinusoid(x, 5.0, phase)", _FLIP[1]),
+        _fn(_FLIP[0], "return sinusoid(x, amplitude, phase) + torch.pi, sinusoid(x, -amplitude, phase)", _FLIP[1]),
+        _fn(_FLIP[0], "return torch.zeros(3), torch.zeros(3)", _FLIP[1]),
     ],
     ("05_reptile", 1): [
         "check_reptile_update(lambda theta, phis, epsilon: {n: theta[n] + torch.stack([p[n] - theta[n] for p in phis]).mean(0) for n in theta})",
@@ -422,19 +453,21 @@ RIGHT = {
         "x = torch.tensor(2.0, requires_grad=True)\ny = x ** 3\npasses = watch_backward(y)\n"
         "y.backward(create_graph=True)\ny.backward()\ncheck_backward_twice(x, y, passes)",
     ],
-    ("04_blackbox_vs_maml", 3): [
-        "first_20 = TaskBatch(*(t[:20] for t in held_out[0]))\nsheared_batches = [distort_episodes(first_20, 1.2, 1.0)]\n"
-        "_, accs = evaluate(maml_net, maml_batched, sheared_batches, steps=5)\n"
-        "check_more_steps(round(accs.mean().item(), 3), maml_net, maml_batched, sheared_batches, steps=5)",
+    ("03_cost_and_approximations", 1): [
+        "import numpy as np\n" + _fn(_LINE[0], "slope, intercept = np.polyfit(steps, mib, 1)\n"
+                                               "return intercept + slope * n_steps", _LINE[1]),
     ],
-    ("03_cost_and_approximations", 3): ["check_head_fraction(0.0058)"],  # printed as 0.58%
-    ("04_blackbox_vs_maml", 2): [
-        # from the table of section 3: accuracies with three decimals, "kept" with two
-        "shear_means = {name: [acc[name, s, 1.0].mean().item() for s in SHEARS] for name in learners}\n"
-        "r = {n: [round(a, 3) for a in shear_means[n]] for n in shear_means}\n"
-        'check_headroom(*((r[n][-1] - 0.2) / (r[n][0] - 0.2) for n in ("MAML", "black box")), shear_means)',
-        "shear_means = {name: [acc[name, s, 1.0].mean().item() for s in SHEARS] for name in learners}\n"
-        'check_headroom(*(round((shear_means[n][-1] - 0.2) / (shear_means[n][0] - 0.2), 2) for n in ("MAML", "black box")), shear_means)',
+    ("03_cost_and_approximations", 4): [
+        "import math\n" + _fn(_TASKS[0], "return math.ceil((1.96 * per_task.std(unbiased=False).item() / half_width) ** 2)",
+                              _TASKS[1]),
+    ],
+    ("04_blackbox_vs_maml", 3): [
+        _SHEARED + "_, accs = evaluate(maml_net, maml_batched, sheared_batches, steps=5)\n"
+        + _MEASURED_STEPS.format("round(accs.mean().item(), 3)"),
+    ],
+    ("04_blackbox_vs_maml", 4): [
+        _fn(_FLIP[0], "return sinusoid(x, amplitude, phase - torch.pi), sinusoid(x=x, amplitude=-amplitude, phase=phase)",
+            _FLIP[1]),
     ],
 }
 
@@ -451,7 +484,7 @@ def test_every_notebook_follows_the_convention():
             assert re.search(r"^check_\w+\(.*\)\s*\Z", student, re.M | re.S), (
                 f"{path.name}, exercise {n}: the student's cell ends with the check call")
     assert set(WRONG) == set(EXERCISES), "every exercise has wrong answers in WRONG, and no other"
-    assert all(len(answers) >= 2 for answers in WRONG.values())
+    assert all(len(answers) >= 4 for answers in WRONG.values())
 
 
 def test_the_package_holds_no_solutions():
