@@ -82,7 +82,7 @@ def _notebook_01(ns):
 
 
 def _notebook_03(ns):
-    from lecture_utils.exercises.nb03 import saved_mib
+    from lecture_utils.exercises.nb03 import _saved_mib
     from lecture_utils.models import Conv4
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
@@ -91,7 +91,7 @@ def _notebook_03(ns):
     steps = [1, 2]
     accuracies = 100 * torch.rand(60, generator=torch.Generator().manual_seed(3)).clamp(0.4, 1.0)
     ns.update(cost_model=model, cost_batch=batch, STEPS=steps, scores={"chars20_maml": accuracies},
-              saved={"second_order": [saved_mib(model, batch, s) for s in steps]})
+              saved={"second_order": [_saved_mib(model, batch, s) for s in steps]})
 
 
 def _notebook_04(ns):
@@ -105,7 +105,7 @@ def _notebook_04(ns):
     learners = {"MAML": None, "black box": None}
     acc = {(name, s, 1.0): (0.9 - 0.2 * s + 0.05 * torch.rand(40, generator=g)).clamp(0, 1)
            for name in learners for s in shears}
-    ns.update(episode=_episodes(1), held_out=[_episodes(20, seed=1)], maml_net=model,
+    ns.update(episode=_episodes(1), held_out=[_episodes(8, seed=1)], maml_net=model,
               maml_batched=MAML("classification", inner_lr=0.4, inner_steps=1),
               SHEARS=shears, learners=learners, acc=acc)
 
@@ -133,61 +133,131 @@ def run(stem: str, code: str, ns: dict | None = None) -> str:
 
 
 # --- wrong answers: each replaces the student's cell; every one must print "Not yet" ---------------
-# At least two per exercise, one of them a number copied from the prose of the notebook.
+# At least two per exercise, one of them a number copied from the prose of the notebook; where the
+# exercise asks for a function, also answers typed from the notebook's numbers, answers that call the
+# package function the exercise asks the student to write, and answers computed another way than asked.
+
+_META_GRADIENT_FN = (  # notebook 02, exercise 3, with {fix} standing for the line of the silent bug
+    "def meta_gradient_fn(model, x_spt, y_spt, x_qry, y_qry, alpha):\n"
+    "    theta = list(model.parameters())\n"
+    "    spt_loss = F.mse_loss(model(x_spt), y_spt)\n"
+    "    {fix}\n"
+    "    phi = {{n: {start} - {alpha} * g for (n, p), g in zip(model.named_parameters(), grads)}}\n"
+    "    qry_loss = F.mse_loss(forward_with(model, phi, x_qry), y_qry)\n"
+    "    return torch.autograd.grad(qry_loss, theta)\n"
+    "check_meta_gradient_function(meta_gradient_fn)")
+_SECOND_ORDER = "grads = torch.autograd.grad(spt_loss, theta, create_graph=True)"
+_PSEUDO_CODE = ("tasks_20 = sinusoid_stream(20, K, seed=3)\nseed_everything(0)\nmodel_a = SineMLP()\n"
+                "pseudo_code_1(model_a, tasks_20, alpha=ALPHA, beta=BETA_SGD)\nseed_everything(0)\nmodel_b = SineMLP()\n")
+_SHEAR_MEANS = "shear_means = {name: [acc[name, s, 1.0].mean().item() for s in SHEARS] for name in learners}\n"
+_SHEARED = "first_20 = TaskBatch(*(t[:20] for t in held_out[0]))\nsheared_batches = [distort_episodes(first_20, 1.2, 1.0)]\n"
+_MEASURED_STEPS = "check_more_steps({}, maml_net, maml_batched, sheared_batches, steps=5)"
+
+
+def _fn(signature: str, body: str, check: str) -> str:
+    """A student's cell: ``def <signature>:`` with ``body`` (lines joined by newlines), then the check call."""
+    lines = "\n".join("    " + line for line in body.split("\n"))
+    return f"def {signature}:\n{lines}\n\n\n{check}"
+
+
+_DRAW = "draw_twice(seed)", "check_same_draw(draw_twice)"
+_MOVE = "to_device(tensor, device)", "check_to_device(to_device)"
+_INNER = "inner_step(w, x_spt, y_spt, alpha)", "check_inner_step(inner_step)"
+_META = "meta_gradient(w, x_spt, y_spt, x_qry, y_qry, alpha)", "check_meta_gradient(meta_gradient)"
+_SECOND = "second_derivative(f, x)", "check_second_derivative(second_derivative)"
+_LINE = "predict_mib(steps, mib, n_steps)", "check_saved_mib_prediction(predict_mib, cost_model, cost_batch, steps=20)"
+_HEAD = "head_fraction(n_way, hidden)", "check_head_fraction(head_fraction)"
+_TASKS = "tasks_needed(per_task, half_width)", 'check_tasks_needed(tasks_needed, scores["chars20_maml"] / 100, half_width=0.01)'
+_DISTORT = "distort_task(episode, shear, scale)", "check_distorted_episode(distort_task)"
+_KEPT = "kept_share(accuracies, n_way)", _SHEAR_MEANS + "check_headroom(kept_share, shear_means)"
+_FLIP = "phase_flip_curves(x, amplitude, phase)", "check_phase_flip(phase_flip_curves)"
+_COEF = "one_step_coefficient(model, batch, inner_lr, inner_steps=1)", "check_one_step_coefficient(one_step_coefficient)"
+_SPT_LOSS = "loss, _ = MAML('regression', inner_steps=0).objective(model, batch._replace(x_qry=batch.x_spt, y_qry=batch.y_spt))"
 
 WRONG = {
     ("00_setup", 1): [
-        "def draw_twice(seed):\n    seed_everything(seed)\n    return torch.rand(2), torch.rand(2)\ncheck_same_draw(draw_twice)",
-        "def draw_twice(seed):\n    seed_everything(123)\n    a = torch.rand(2)\n    seed_everything(123)\n"
-        "    return a, torch.rand(2)\ncheck_same_draw(draw_twice)",  # the seed of the prose
+        _fn(_DRAW[0], "seed_everything(seed)\nreturn torch.rand(2), torch.rand(2)", _DRAW[1]),
+        _fn(_DRAW[0], "seed_everything(123)\na = torch.rand(2)\nseed_everything(123)\nreturn a, torch.rand(2)",
+            _DRAW[1]),  # the seed of the prose
         "check_same_draw([0.2961, 0.5166])",
+        _fn(_DRAW[0], "seed_everything(seed)\na = torch.rand(2)\nreturn a, a", _DRAW[1]),  # the same draw twice
+        _fn(_DRAW[0], "seed_everything(seed)\na = torch.rand(2)\nreturn a, a.clone()", _DRAW[1]),
+        _fn(_DRAW[0], "seed_everything(seed)\na = torch.rand(2)\nseed_everything(seed)\nb = torch.rand(2)\nreturn a, a",
+            _DRAW[1]),
+        _fn(_DRAW[0], "seed_everything(seed)\nx = torch.rand(4)\nreturn x[:2], x[:2].clone()", _DRAW[1]),
     ],
     ("00_setup", 2): [
-        "def to_device(tensor, device):\n    return tensor\ncheck_to_device(to_device)",  # moved = x on the CPU
-        "def to_device(tensor, device):\n    return tensor.to(get_device())\ncheck_to_device(to_device)",
+        _fn(_MOVE[0], "return tensor", _MOVE[1]),  # moved = x on the CPU
+        _fn(_MOVE[0], "return tensor.to(get_device())", _MOVE[1]),
         "check_to_device([0.0, 1.0, 2.0, 3.0])",  # a list: Not yet, not an AttributeError
-        "def to_device(tensor, device):\n    return tensor.tolist()\ncheck_to_device(to_device)",
+        _fn(_MOVE[0], "return tensor.tolist()", _MOVE[1]),
         "x = torch.arange(4.0)\ncheck_to_device(x)",
+        _fn(_MOVE[0], "return tensor.to(device, torch.float64)", _MOVE[1]),  # also casts to float64
+        _fn(_MOVE[0], "return tensor.to(device).float()", _MOVE[1]),
+        _fn(_MOVE[0], "return tensor.detach().to(device)", _MOVE[1]),
+        _fn(_MOVE[0], "return tensor.to(device).flatten()", _MOVE[1]),
     ],
     ("00_setup", 3): [
         'check_map("01", "02", "05")',  # "02", the example of the prose
         "check_map(1, 3, 5)",
+        'check_map("1", "3", "5")',
+        'check_map("01", "05", "03")',
     ],
     ("01_maml_algorithm", 1): [
-        "w = torch.tensor(0.0, requires_grad=True)\nphi1 = 1.0\n"
-        "check_inner_step(phi1, w, torch.tensor([1.0, 2.0]), torch.tensor([2.0, 4.0]), 0.1)",
-        "w = torch.tensor(0.0, requires_grad=True)\nphi1 = w + 1\n"
-        "check_inner_step(phi1, w, torch.tensor([1.0, 2.0]), torch.tensor([2.0, 4.0]), 0.1)",
-        "w = torch.tensor(0.0, requires_grad=True)\nx_spt1, y_spt1 = torch.tensor([1.0, 2.0]), torch.tensor([2.0, 4.0])\n"
-        "(g,) = torch.autograd.grad(((w * x_spt1 - y_spt1) ** 2).mean(), w)\nphi1 = w - 0.1 * g\n"
-        "check_inner_step(phi1, w, x_spt1, y_spt1, 0.1)",  # no create_graph: dphi/dw = 1
-        "w = torch.tensor(0.0, requires_grad=True)\nphi1 = torch.tensor(-1.0)\n"
-        "check_inner_step(phi1, w, torch.tensor([1.0, 2.0]), torch.tensor([2.0, 4.0]), 0.1)",
+        _fn(_INNER[0], "return 1 + 0.5 * w", _INNER[1]),  # typed from the printed numbers
+        _fn(_INNER[0], "return torch.tensor(1.0)", _INNER[1]),
+        "check_inner_step(1.0)",
+        _fn(_INNER[0], "(g,) = torch.autograd.grad(((w * x_spt - y_spt) ** 2).mean(), w)\nreturn w - alpha * g",
+            _INNER[1]),  # no create_graph: dphi/dw = 1
+        _fn(_INNER[0], "(g,) = torch.autograd.grad(((w * x_spt - y_spt) ** 2).mean(), w, create_graph=True)\n"
+                       "return w + alpha * g", _INNER[1]),
+        _fn(_INNER[0], "return w - alpha * (2 * x_spt * (w * x_spt - y_spt)).mean()", _INNER[1]),  # no autograd
+        _fn(_INNER[0], "(g,) = torch.autograd.grad(((w * x_spt - y_spt) ** 2).mean(), w, create_graph=True)\n"
+                       "return w - 0.1 * g", _INNER[1]),  # alpha of the prose
+        _fn(_INNER[0], "(g,) = torch.autograd.grad(((w * x_spt - y_spt) ** 2).sum(), w, create_graph=True)\n"
+                       "return w - alpha * g", _INNER[1]),
     ],
     ("01_maml_algorithm", 2): [
-        "def meta_gradient(w, x_spt, y_spt, x_qry, y_qry, alpha):\n    return -9\ncheck_meta_gradient(meta_gradient)",
-        "def meta_gradient(w, x_spt, y_spt, x_qry, y_qry, alpha):\n    return torch.tensor(-18.0)\n"
-        "check_meta_gradient(meta_gradient)",  # dL/dphi, from the prose
-        "def meta_gradient(w, x_spt, y_spt, x_qry, y_qry, alpha):\n"
-        "    (g,) = torch.autograd.grad(((w * x_spt - y_spt) ** 2).mean(), w)\n    phi = w - alpha * g\n"
-        "    return torch.autograd.grad(((phi * x_qry - y_qry) ** 2).mean(), w)\ncheck_meta_gradient(meta_gradient)",
+        _fn(_META[0], "return -9", _META[1]),
+        _fn(_META[0], "return torch.tensor(-18.0)", _META[1]),  # dL/dphi, from the prose
+        _fn(_META[0], "(g,) = torch.autograd.grad(((w * x_spt - y_spt) ** 2).mean(), w)\nphi = w - alpha * g\n"
+                      "return torch.autograd.grad(((phi * x_qry - y_qry) ** 2).mean(), w)", _META[1]),
         "check_meta_gradient(-9.0)",
-        "def meta_gradient(w, x_spt, y_spt, x_qry, y_qry, alpha):\n    return 1 / 0\ncheck_meta_gradient(meta_gradient)",
+        _fn(_META[0], "return 1 / 0", _META[1]),
+        _fn(_META[0], "phi = w - alpha * (2 * x_spt * (w * x_spt - y_spt)).mean()\n"
+                      "return (2 * x_qry * (phi * x_qry - y_qry)).mean() * (1 - alpha * (2 * x_spt ** 2).mean())",
+            _META[1]),  # the closed form, no autograd
+        _fn(_META[0], "(g,) = torch.autograd.grad(((w * x_spt - y_spt) ** 2).mean(), w, create_graph=True)\n"
+                      "phi = w - 0.1 * g\nreturn torch.autograd.grad(((phi * x_qry - y_qry) ** 2).mean(), w)",
+            _META[1]),  # alpha of the prose
+        _fn(_META[0], "(g,) = torch.autograd.grad(((w * x_spt - y_spt) ** 2).mean(), w, create_graph=True)\n"
+                      "phi = w - alpha * g\nreturn torch.autograd.grad(((phi * x_qry - y_qry) ** 2).sum(), w)",
+            _META[1]),
     ],
     ("01_maml_algorithm", 3): [
-        "tasks_20 = sinusoid_stream(20, K, seed=3)\nseed_everything(0)\nmodel_a = SineMLP()\n"
-        "pseudo_code_1(model_a, tasks_20, alpha=ALPHA, beta=BETA_SGD)\nseed_everything(0)\nmodel_b = SineMLP()\n"
-        "pseudo_code_2(model_b, tasks_20, alpha=ALPHA, beta=0.001, optimizer=torch.optim.SGD)\n"  # beta of the prose
+        _PSEUDO_CODE + "pseudo_code_2(model_b, tasks_20, alpha=ALPHA, beta=0.001, optimizer=torch.optim.SGD)\n"  # beta of the prose
         "check_same_parameters(model_a, model_b)",
         "tasks_20 = sinusoid_stream(20, K, seed=3)\nseed_everything(0)\nmodel_a = SineMLP()\n"
         "pseudo_code_1(model_a, tasks_20, alpha=ALPHA, beta=BETA_SGD)\ncheck_same_parameters(model_a, model_a)",
+        _PSEUDO_CODE + "model_b.load_state_dict(model_a.state_dict())\ncheck_same_parameters(model_a, model_b)",
+        _PSEUDO_CODE + "import copy\nmodel_b = copy.deepcopy(model_a)\ncheck_same_parameters(model_a, model_b)",
+        _PSEUDO_CODE + "with torch.no_grad():\n    for p_b, p_a in zip(model_b.parameters(), model_a.parameters()):\n"
+        "        p_b.copy_(p_a)\ncheck_same_parameters(model_a, model_b)",
+        _PSEUDO_CODE + "pseudo_code_2(model_b, tasks_20, alpha=ALPHA, beta=BETA_SGD)\n"  # its default optimiser, Adam
+        "check_same_parameters(model_a, model_b)",
+        _PSEUDO_CODE + "pseudo_code_2(model_b, tasks_20, alpha=ALPHA, beta=BETA_SGD,\n"
+        "              optimizer=lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=0.9))\n"
+        "check_same_parameters(model_a, model_b)",
     ],
     ("02_create_graph", 1): [
-        "def second_derivative(f, x):\n    return 48\ncheck_second_derivative(second_derivative)",
-        "def second_derivative(f, x):\n    return torch.autograd.grad(f(x), x)[0]\ncheck_second_derivative(second_derivative)",
-        "def second_derivative(f, x):\n    (first,) = torch.autograd.grad(f(x), x)\n"
-        "    return torch.autograd.grad(first, x)[0]\ncheck_second_derivative(second_derivative)",
+        _fn(_SECOND[0], "return 48", _SECOND[1]),
+        _fn(_SECOND[0], "return torch.autograd.grad(f(x), x)[0]", _SECOND[1]),
+        _fn(_SECOND[0], "(first,) = torch.autograd.grad(f(x), x)\nreturn torch.autograd.grad(first, x)[0]", _SECOND[1]),
         "check_second_derivative(torch.tensor(48.0))",
+        _fn(_SECOND[0], "first = lambda z: torch.autograd.grad(f(z), x, create_graph=True)[0]\n"
+                        "return (first(x + 1e-4) - first(x - 1e-4)) / 2e-4", _SECOND[1]),  # a finite difference
+        _fn(_SECOND[0], "return torch.autograd.functional.hessian(f, x)", _SECOND[1]),
+        _fn(_SECOND[0], "from torch.func import jacfwd, jacrev\nreturn jacfwd(jacrev(f))(x)", _SECOND[1]),
     ],
     ("02_create_graph", 2): [
         "x = torch.tensor(2.0, requires_grad=True)\ny = x ** 3\npasses = watch_backward(y)\n(2 * y).backward()\n"
@@ -204,113 +274,200 @@ WRONG = {
         "check_backward_twice(x, y, passes)",  # 24, from the prose
         "x = torch.tensor(2.0, requires_grad=True)\ny = x ** 3\npasses = watch_backward(y)\n"
         "for _ in range(3):\n    y.backward(retain_graph=True)\ncheck_backward_twice(x, y, passes)",
+        "x = torch.tensor(2.0, requires_grad=True)\ny = x ** 3\npasses = watch_backward(y)\n"
+        "torch.autograd.grad(y, x, retain_graph=True)\ntorch.autograd.grad(y, x)\nx.grad = torch.tensor(24.)\n"
+        "check_backward_twice(x, y, passes)",  # two passes, none stored into x.grad
+        "x = torch.tensor(2.0, requires_grad=True)\ny = x ** 3\npasses = watch_backward(y)\n"
+        "y.backward(retain_graph=True)\ntorch.autograd.grad(y, x)\nx.grad *= 2\ncheck_backward_twice(x, y, passes)",
+        "x = torch.tensor(2.0, requires_grad=True)\ny = x ** 3\npasses = watch_backward(y)\n"
+        "(g1,) = torch.autograd.grad(y, x, retain_graph=True)\n(g2,) = torch.autograd.grad(y, x)\nx.grad = g1 + g2\n"
+        "check_backward_twice(x, y, passes)",
     ],
     ("02_create_graph", 3): [
         "def meta_gradient_fn(model, *args):\n    return [torch.zeros_like(p) for p in model.parameters()]\n"
         "check_meta_gradient_function(meta_gradient_fn)",
         "check_meta_gradient_function(lambda *args: 1 / 0)",
         "check_meta_gradient_function(1e-7)",  # the agreement of the prose
+        "from lecture_utils.maml import MAML\nfrom lecture_utils.tasks import TaskBatch\n"
+        "def meta_gradient_fn(model, x_spt, y_spt, x_qry, y_qry, alpha):\n"
+        "    batch = TaskBatch(x_spt[None], y_spt[None], x_qry[None], y_qry[None])\n"
+        "    loss, _ = MAML('regression', inner_lr=alpha).objective(model, batch)\n"
+        "    return torch.autograd.grad(loss, list(model.parameters()))\n"
+        "check_meta_gradient_function(meta_gradient_fn)",  # the package's meta-loss instead of the fix
+        "from lecture_utils.maml import adapt\nfrom lecture_utils.models import parameters_of\n"
+        "def meta_gradient_fn(model, x_spt, y_spt, x_qry, y_qry, alpha):\n"
+        "    phi = adapt(model, parameters_of(model), x_spt, y_spt, loss_fn=F.mse_loss, inner_lr=alpha)\n"
+        "    qry_loss = F.mse_loss(forward_with(model, phi, x_qry), y_qry)\n"
+        "    return torch.autograd.grad(qry_loss, list(model.parameters()))\n"
+        "check_meta_gradient_function(meta_gradient_fn)",
+        _META_GRADIENT_FN.format(fix=_SECOND_ORDER, start="p", alpha="0.1"),  # the alpha of the first problem
+        _META_GRADIENT_FN.format(fix=_SECOND_ORDER, start="p.detach()", alpha="alpha"),
+        _META_GRADIENT_FN.format(fix="grads = torch.autograd.grad(spt_loss, theta, retain_graph=True)", start="p",
+                                 alpha="alpha"),
     ],
     ("03_cost_and_approximations", 1): [
-        'predicted_mib = saved["second_order"][-1]\ncheck_saved_mib_prediction(predicted_mib, cost_model, cost_batch, steps=20)',
-        "check_saved_mib_prediction(3.75 * 20, cost_model, cost_batch, steps=20)",  # the slope of the prose
+        "from lecture_utils.exercises.nb03 import _saved_mib\n"
+        + _fn(_LINE[0], "return _saved_mib(cost_model, cost_batch, n_steps)", _LINE[1]),  # measured, not predicted
+        "from lecture_utils.maml import MAML\nfrom lecture_utils.cost import graph_saved_bytes\n"
+        + _fn(_LINE[0], "loss, _ = MAML('classification', inner_lr=0.4, inner_steps=n_steps).objective(cost_model, cost_batch)\n"
+                        "return graph_saved_bytes(loss) / 2**20", _LINE[1]),
+        _fn(_LINE[0], "return 9.12 + 3.75 * 19", _LINE[1]),  # from the printed table
+        "check_saved_mib_prediction(9.12 + 3.75 * 19, cost_model, cost_batch, steps=20)",
         "check_saved_mib_prediction(None, cost_model, cost_batch, steps=20)",
+        _fn(_LINE[0], "per_step = (mib[-1] - mib[0]) / (steps[-1] - steps[0])\nreturn mib[0] + per_step * n_steps",
+            _LINE[1]),  # off by the first step
+        _fn(_LINE[0], "return mib[-1] / steps[-1] * n_steps", _LINE[1]),  # no intercept
     ],
     ("03_cost_and_approximations", 2): [
         "check_first_order_adapt(lambda theta, grads, alpha: {n: theta[n] - alpha * grads[n] for n in theta})",
         "check_first_order_adapt(lambda theta, grads, alpha: {n: (theta[n] - alpha * grads[n]).detach() for n in theta})",
         "check_first_order_adapt(lambda theta, grads, alpha: {n: theta[n] - 0.4 * grads[n].detach() for n in theta})",
         "check_first_order_adapt(lambda theta, grads: None)",
+        "check_first_order_adapt(lambda theta, grads, alpha: {n: theta[n] - 0.01 * grads[n].detach() for n in theta})",
+        "check_first_order_adapt(lambda theta, grads, alpha: {n: theta[n] + alpha * grads[n].detach() for n in theta})",
+        "check_first_order_adapt(lambda theta, grads, alpha: {n: theta[n].detach() - alpha * grads[n] for n in theta})",
     ],
     ("03_cost_and_approximations", 3): [
-        "check_head_fraction(0.58)",  # the percentage of the prose, as a fraction
-        "counts = {n: p.numel() for n, p in parameters_of(Conv4(5, hidden=32)).items()}\n"
-        "check_head_fraction(sum(counts.values()) / sum(c for n, c in counts.items() if is_head(n)))",
-        "check_head_fraction(0.006)",
+        "check_head_fraction(0.0058)",  # the fraction the notebook prints, typed
+        _fn(_HEAD[0], "return 0.0058", _HEAD[1]),
+        _fn(_HEAD[0], "counts = {n: p.numel() for n, p in parameters_of(Conv4(n_way, hidden=hidden)).items()}\n"
+                      "head = sum(c for n, c in counts.items() if is_head(n))\nreturn head / (sum(counts.values()) - head)",
+            _HEAD[1]),
+        _fn(_HEAD[0], "counts = {n: p.numel() for n, p in parameters_of(Conv4(n_way, hidden=hidden)).items()}\n"
+                      "return 100 * sum(c for n, c in counts.items() if is_head(n)) / sum(counts.values())", _HEAD[1]),
+        _fn(_HEAD[0], "names = list(parameters_of(Conv4(n_way, hidden=hidden)))\n"
+                      "return sum(is_head(n) for n in names) / len(names)", _HEAD[1]),  # tensors, not elements
+        _fn(_HEAD[0], "counts = {n: p.numel() for n, p in parameters_of(Conv4(5, hidden=32)).items()}\n"
+                      "return sum(c for n, c in counts.items() if is_head(n)) / sum(counts.values())", _HEAD[1]),
         'check_head_fraction("a lot")',
     ],
     ("03_cost_and_approximations", 4): [
-        'per_task = scores["chars20_maml"] / 100\ncheck_tasks_needed(1.96 * per_task.std().item() / 0.01, per_task)',
-        'per_task = scores["chars20_maml"] / 100\ncheck_tasks_needed(1.96, per_task, half_width=0.01)',
-        'per_task = scores["chars20_maml"]\ncheck_tasks_needed((1.96 * per_task.std().item() / 0.01) ** 2, per_task / 100)',
+        _fn(_TASKS[0], "return 1.96 * per_task.std().item() / half_width", _TASKS[1]),  # not squared
+        _fn(_TASKS[0], "return 1.96", _TASKS[1]),
+        'per_task = scores["chars20_maml"] / 100\ncheck_tasks_needed((1.96 * per_task.std().item() / 0.01) ** 2, per_task)',
+        _fn(_TASKS[0], "return (2 * per_task.std().item() / half_width) ** 2", _TASKS[1]),  # z = 2, not 1.96
+        _fn(_TASKS[0], "return (1.96 * per_task.var().item() / half_width) ** 2", _TASKS[1]),
+        _fn(_TASKS[0], "return (1.96 * per_task.std().item() / 0.01) ** 2", _TASKS[1]),  # the half-width of the prose
     ],
     ("04_blackbox_vs_maml", 1): [
-        "shifted = TaskBatch(distort(episode.x_spt, shear=0.6, scale=0.7), episode.y_spt, episode.x_qry, episode.y_qry)\n"
-        "check_distorted_episode(episode, shifted, shear=0.6, scale=0.7)",
-        "check_distorted_episode(episode, episode, shear=0.6, scale=0.7)",
-        "shifted = TaskBatch(distort(episode.x_spt, shear=0.7, scale=0.6), episode.y_spt,\n"
-        "                    distort(episode.x_qry, shear=0.7, scale=0.6), episode.y_qry)\n"
-        "check_distorted_episode(episode, shifted, shear=0.6, scale=0.7)",
+        _fn(_DISTORT[0], "return distort_episodes(episode, shear, scale)", _DISTORT[1]),  # the package's function
+        _fn(_DISTORT[0], "return TaskBatch(distort(episode.x_spt, shear=shear, scale=scale), episode.y_spt,\n"
+                         "                 episode.x_qry, episode.y_qry)", _DISTORT[1]),
+        "check_distorted_episode(episode)",
+        _fn(_DISTORT[0], "return TaskBatch(distort(episode.x_spt, shear=scale, scale=shear), episode.y_spt,\n"
+                         "                 distort(episode.x_qry, shear=scale, scale=shear), episode.y_qry)", _DISTORT[1]),
+        _fn(_DISTORT[0], "return TaskBatch(distort(episode.x_spt, shear=0.6, scale=0.7), episode.y_spt,\n"
+                         "                 distort(episode.x_qry, shear=0.6, scale=0.7), episode.y_qry)", _DISTORT[1]),
+        _fn(_DISTORT[0], "return TaskBatch(distort(episode.x_spt, shear=shear, scale=scale), episode.y_spt.flip(-1),\n"
+                         "                 distort(episode.x_qry, shear=shear, scale=scale), episode.y_qry.flip(-1))",
+            _DISTORT[1]),
     ],
     ("04_blackbox_vs_maml", 2): [
-        "shear_means = {name: [acc[name, s, 1.0].mean().item() for s in SHEARS] for name in learners}\n"
-        "check_headroom(0.75, 0.75, shear_means)",  # "roughly a quarter" lost, from the prose
-        "shear_means = {name: [acc[name, s, 1.0].mean().item() for s in SHEARS] for name in learners}\n"
-        'check_headroom(*(shear_means[n][-1] / shear_means[n][0] for n in ("MAML", "black box")), shear_means)',
-        "shear_means = {name: [acc[name, s, 1.0].mean().item() for s in SHEARS] for name in learners}\n"
-        'check_headroom("69%", 0.68, shear_means)',
+        _fn(_KEPT[0], "return 0.75", _KEPT[1]),  # "roughly a quarter" lost, from the prose
+        _fn(_KEPT[0], "return accuracies[-1] / accuracies[0]", _KEPT[1]),
+        _SHEAR_MEANS + 'check_headroom(0.69, 0.68, shear_means)',
+        _fn(_KEPT[0], "return (accuracies[-1] - 0.2) / (accuracies[0] - 0.2)", _KEPT[1]),  # 5-way chance, typed
+        _fn(_KEPT[0], "return 1 - (accuracies[-1] - 1 / n_way) / (accuracies[0] - 1 / n_way)", _KEPT[1]),
+        _fn(_KEPT[0], "return (accuracies[1] - 1 / n_way) / (accuracies[0] - 1 / n_way)", _KEPT[1]),
     ],
     ("04_blackbox_vs_maml", 3): [
-        "first_20 = TaskBatch(*(t[:20] for t in held_out[0]))\nsheared_batches = [distort_episodes(first_20, 1.2, 1.0)]\n"
-        "_, accs = evaluate(maml_net, maml_batched, sheared_batches)\n"
-        "check_more_steps(accs.mean().item(), maml_net, maml_batched, sheared_batches, steps=5)",
-        "first_20 = TaskBatch(*(t[:20] for t in held_out[0]))\nsheared_batches = [distort_episodes(first_20, 1.2, 1.0)]\n"
-        "check_more_steps(0.08, maml_net, maml_batched, sheared_batches, steps=5)",  # "4 to 8 points"
-        "first_20 = TaskBatch(*(t[:20] for t in held_out[0]))\nsheared_batches = [distort_episodes(first_20, 1.2, 1.0)]\n"
-        "check_more_steps(torch.ones(3), maml_net, maml_batched, sheared_batches, steps=5)",
+        _SHEARED + "_, accs = evaluate(maml_net, maml_batched, sheared_batches)\n"
+        + _MEASURED_STEPS.format("accs.mean().item()"),
+        _SHEARED + _MEASURED_STEPS.format("0.08"),  # "4 to 8 points"
+        _SHEARED + _MEASURED_STEPS.format("torch.ones(3)"),
+        _SHEARED + "losses, _ = evaluate(maml_net, maml_batched, sheared_batches, steps=5)\n"
+        + _MEASURED_STEPS.format("losses.mean().item()"),
+        _SHEARED + "_, accs = evaluate(maml_net, maml_batched, sheared_batches, steps=5)\n"
+        + _MEASURED_STEPS.format("100 * accs.mean().item()"),
     ],
     ("04_blackbox_vs_maml", 4): [
-        "x_grid = torch.linspace(-5, 5, 50)\ncheck_phase_flip(sinusoid(x_grid, 2.0, 0.5), sinusoid(x_grid, -2.0, 0.5), "
-        "x_grid, amplitude=2.0, phase=0.5)",
-        "x_grid = torch.linspace(-5, 5, 50)\ncheck_phase_flip(sinusoid(x_grid, 2.0, 0.5 + torch.pi), "
-        "sinusoid(x_grid, 5.0, 0.5), x_grid, amplitude=2.0, phase=0.5)",  # amplitude 5 of the prose
-        "x_grid = torch.linspace(-5, 5, 50)\ncheck_phase_flip(torch.zeros(3), torch.zeros(3), x_grid, amplitude=2.0, phase=0.5)",
+        _fn(_FLIP[0], "y_phase_shifted = sinusoid(x, amplitude, phase + torch.pi)\n"
+                      "return y_phase_shifted, y_phase_shifted.clone()", _FLIP[1]),  # one curve copied
+        _fn(_FLIP[0], "y_negative_amplitude = sinusoid(x, -amplitude, phase)\n"
+                      "return y_negative_amplitude, y_negative_amplitude", _FLIP[1]),
+        _fn(_FLIP[0], "return sinusoid(x, amplitude, phase), sinusoid(x, -amplitude, phase)", _FLIP[1]),
+        _fn(_FLIP[0], "return sinusoid(x, 2.0, 0.5 + torch.pi), sinusoid(x, -2.0, 0.5)", _FLIP[1]),  # the prose's
+        _fn(_FLIP[0], "return sinusoid(x, amplitude, phase + torch.pi), sinusoid(x, 5.0, phase)", _FLIP[1]),
+        _fn(_FLIP[0], "return sinusoid(x, amplitude, phase) + torch.pi, sinusoid(x, -amplitude, phase)", _FLIP[1]),
+        _fn(_FLIP[0], "return torch.zeros(3), torch.zeros(3)", _FLIP[1]),
     ],
     ("05_reptile", 1): [
         "check_reptile_update(lambda theta, phis, epsilon: {n: theta[n] + torch.stack([p[n] - theta[n] for p in phis]).mean(0) for n in theta})",
         "check_reptile_update(lambda theta, phis, epsilon: {n: theta[n] + 0.5 * torch.stack([theta[n] - p[n] for p in phis]).mean(0) for n in theta})",
         "check_reptile_update(lambda theta, phis, epsilon: 1 / 0)",
+        "check_reptile_update(lambda theta, phis, epsilon: {n: theta[n] + 0.3 * torch.stack([p[n] - theta[n] for p in phis]).mean(0) for n in theta})",
+        "check_reptile_update(lambda theta, phis, epsilon: {n: theta[n] + epsilon * (phis[0][n] - theta[n]) for n in theta})",
+        "check_reptile_update(lambda theta, phis, epsilon: {n: theta[n] + epsilon * torch.stack([p[n] for p in phis]).mean(0) for n in theta})",
+        "from lecture_utils.exercises.nb05 import _reference_update\ncheck_reptile_update(_reference_update)",
     ],
     ("05_reptile", 2): [
-        "def one_step_coefficient(model, batch, inner_lr):\n    return -0.01\n"
-        "check_one_step_coefficient(one_step_coefficient)",  # -alpha, from the prose
-        "def one_step_coefficient(model, batch, inner_lr):\n    return -inner_lr\n"
-        "check_one_step_coefficient(one_step_coefficient)",  # known, not measured
-        "def one_step_coefficient(model, batch, inner_lr):\n    return inner_lr\n"
-        "check_one_step_coefficient(one_step_coefficient)",
+        _fn(_COEF[0], "return -0.01", _COEF[1]),  # -alpha, from the prose
+        _fn(_COEF[0], "return -inner_lr", _COEF[1]),  # known, not measured
+        _fn(_COEF[0], "return inner_lr", _COEF[1]),
         "check_one_step_coefficient(-0.01)",
+        _fn(_COEF[0], f"{_SPT_LOSS}\nloss.backward()\nreturn -inner_lr", _COEF[1]),  # a gradient, then the known value
+        _fn(_COEF[0], f"{_SPT_LOSS}\nloss.backward()\nreturn -inner_lr * inner_steps", _COEF[1]),
+        _fn("one_step_coefficient(model, batch, inner_lr)",
+            "d = Reptile('regression', inner_lr=inner_lr, inner_steps=1).direction(model, batch)\n"
+            f"{_SPT_LOSS}\ng = torch.autograd.grad(loss, list(model.parameters()))\n"
+            "d, g = torch.cat([v.flatten() for v in d.values()]), torch.cat([v.flatten() for v in g])\n"
+            "return (d @ g / (g @ g)).item()", _COEF[1]),  # no inner_steps
+        _fn(_COEF[0], "d = Reptile('regression', inner_lr=inner_lr, inner_steps=inner_steps).direction(model, batch)\n"
+                      "loss, _ = MAML('regression', inner_steps=0).objective(model, batch)\n"
+                      "g = torch.autograd.grad(loss, list(model.parameters()))\n"
+                      "d, g = torch.cat([v.flatten() for v in d.values()]), torch.cat([v.flatten() for v in g])\n"
+                      "return (d @ g / (g @ g)).item()", _COEF[1]),  # the gradient of the query loss
     ],
     ("05_reptile", 3): [
         "check_k_step_coefficients(2, 1)",  # k = 2, from the prose
         "check_k_step_coefficients(3, 6)",
+        "check_k_step_coefficients(3, 2)",
+        "check_k_step_coefficients(1, 3)",
     ],
     ("05_reptile", 4): [
         "check_examples_seen(lambda n_way, k_shot, k_query: (5, 20))",  # the numbers of the prose
         "check_examples_seen(lambda n_way, k_shot, k_query: (n_way * k_shot, n_way * k_query))",
         "check_examples_seen(lambda n_way, k_shot, k_query: (n_way * (k_shot + k_query),) * 2)",
+        "check_examples_seen(lambda n_way, k_shot, k_query: (n_way, n_way + n_way * k_query))",  # right for 1-shot only
+        "check_examples_seen(lambda n_way, k_shot, k_query: (n_way * k_shot, n_way * k_query + k_shot))",
     ],
     ("_template", 1): [
         "def mse_grad(w, x, y):\n    return -10.0\ncheck_mse_grad(mse_grad)",  # the number of the prose
         "def mse_grad(w, x, y):\n    return (2 * x * (w * x - y)).mean()\ncheck_mse_grad(mse_grad)",  # no autograd
         "def mse_grad(w, x, y):\n    return torch.autograd.grad(((y - w * x) ** 2).mean(), w)[0] * -1\ncheck_mse_grad(mse_grad)",
+        "def mse_grad(w, x, y):\n    return torch.autograd.grad(((w * x - y) ** 2).sum(), w)[0]\ncheck_mse_grad(mse_grad)",
+        "def mse_grad(w, x, y):\n    loss = lambda v: ((v * x - y) ** 2).mean()\n"
+        "    return (loss(w.detach() + 1e-3) - loss(w.detach() - 1e-3)) / 2e-3\ncheck_mse_grad(mse_grad)",
     ],
 }
 
-# --- right answers besides the folded solution: what the notebook itself prints ---------------------
+# --- right answers besides the folded solution: other ways to the same answer ------------------------
 RIGHT = {
-    ("03_cost_and_approximations", 3): ["check_head_fraction(0.0058)"],  # printed as 0.58%
-    ("04_blackbox_vs_maml", 2): [
-        # from the table of section 3: accuracies with three decimals, "kept" with two
-        "shear_means = {name: [acc[name, s, 1.0].mean().item() for s in SHEARS] for name in learners}\n"
-        "r = {n: [round(a, 3) for a in shear_means[n]] for n in shear_means}\n"
-        'check_headroom(*((r[n][-1] - 0.2) / (r[n][0] - 0.2) for n in ("MAML", "black box")), shear_means)',
-        "shear_means = {name: [acc[name, s, 1.0].mean().item() for s in SHEARS] for name in learners}\n"
-        'check_headroom(*(round((shear_means[n][-1] - 0.2) / (shear_means[n][0] - 0.2), 2) for n in ("MAML", "black box")), shear_means)',
+    ("00_setup", 1): [
+        _fn(_DRAW[0], "torch.manual_seed(seed)\na = torch.rand(2)\ntorch.manual_seed(seed)\nb = torch.rand(2)\n"
+                      "return a, b", _DRAW[1]),
+        _fn(_DRAW[0], "a = torch.rand(2, generator=torch.Generator().manual_seed(seed))\n"
+                      "b = torch.rand(2, generator=torch.Generator().manual_seed(seed))\nreturn a, b", _DRAW[1]),
+    ],
+    ("02_create_graph", 2): [
+        "x = torch.tensor(2.0, requires_grad=True)\ny = x ** 3\npasses = watch_backward(y)\n"
+        "y.backward(create_graph=True)\ny.backward()\ncheck_backward_twice(x, y, passes)",
+    ],
+    ("03_cost_and_approximations", 1): [
+        "import numpy as np\n" + _fn(_LINE[0], "slope, intercept = np.polyfit(steps, mib, 1)\n"
+                                               "return intercept + slope * n_steps", _LINE[1]),
+    ],
+    ("03_cost_and_approximations", 4): [
+        "import math\n" + _fn(_TASKS[0], "return math.ceil((1.96 * per_task.std(unbiased=False).item() / half_width) ** 2)",
+                              _TASKS[1]),
     ],
     ("04_blackbox_vs_maml", 3): [
-        "first_20 = TaskBatch(*(t[:20] for t in held_out[0]))\nsheared_batches = [distort_episodes(first_20, 1.2, 1.0)]\n"
-        "_, accs = evaluate(maml_net, maml_batched, sheared_batches, steps=5)\n"
-        "check_more_steps(round(accs.mean().item(), 3), maml_net, maml_batched, sheared_batches, steps=5)",
+        _SHEARED + "_, accs = evaluate(maml_net, maml_batched, sheared_batches, steps=5)\n"
+        + _MEASURED_STEPS.format("round(accs.mean().item(), 3)"),
+    ],
+    ("04_blackbox_vs_maml", 4): [
+        _fn(_FLIP[0], "return sinusoid(x, amplitude, phase - torch.pi), sinusoid(x=x, amplitude=-amplitude, phase=phase)",
+            _FLIP[1]),
     ],
 }
 
@@ -327,7 +484,7 @@ def test_every_notebook_follows_the_convention():
             assert re.search(r"^check_\w+\(.*\)\s*\Z", student, re.M | re.S), (
                 f"{path.name}, exercise {n}: the student's cell ends with the check call")
     assert set(WRONG) == set(EXERCISES), "every exercise has wrong answers in WRONG, and no other"
-    assert all(len(answers) >= 2 for answers in WRONG.values())
+    assert all(len(answers) >= 4 for answers in WRONG.values())
 
 
 def test_the_package_holds_no_solutions():
@@ -350,3 +507,37 @@ def test_wrong_answers_say_not_yet(key):
     for answer in WRONG[key]:
         line = run(key[0], answer)
         assert line.startswith("Not yet:"), f"{answer}\n-> {line}"
+
+
+def test_every_function_a_check_makes_unavailable_exists():
+    """The checks name package functions by dotted path ("lecture_utils.maml.adapt"); a renamed or
+    moved function must fail here, not leave its exercise open to the package's own version."""
+    from lecture_utils.exercises import _resolve
+    paths = {path for module in (ROOT / "lecture_utils" / "exercises").glob("*.py")
+             for path in re.findall(r"[\"'](lecture_utils(?:\.\w+)+)[\"']", module.read_text())}
+    assert "lecture_utils.maml.adapt" in paths
+    for path in sorted(paths):
+        owner, name = _resolve(path)
+        assert callable(getattr(owner, name)), path
+
+
+def test_unavailable_restores_every_binding_even_after_an_error():
+    import lecture_utils.maml as maml
+    from lecture_utils.exercises import MAML_FUNCTIONS, WriteItYourself, call_student, unavailable
+    import lecture_utils.reptile as reptile
+    adapt, objective = maml.adapt, maml.MAML.objective
+    student_globals = {"adapt": adapt}
+    student = eval("lambda: adapt()", student_globals)
+    with pytest.raises(ZeroDivisionError):
+        with unavailable(*MAML_FUNCTIONS, student=student):
+            with pytest.raises(WriteItYourself):
+                student()
+            with pytest.raises(WriteItYourself):
+                maml.MAML().objective(None, None)
+            with pytest.raises(WriteItYourself):
+                reptile.adapt()  # the same function, imported into another module
+            assert call_student(adapt, name="answer") == (False, None)  # the function itself, passed as the answer
+            1 / 0
+    assert maml.adapt is adapt and reptile.adapt is adapt and student_globals["adapt"] is adapt
+    assert maml.MAML.objective is objective
+    assert call_student(lambda: 3)[1] == 3

@@ -7,8 +7,10 @@ helpers; the checks for one notebook live beside it in ``nb00.py`` ... ``nb05.py
 exists once, folded in its notebook, and ``tests/test_exercises.py`` runs it through its check.
 
 Where an exercise asks for a computation, a check verifies the computation, not only the number:
-it calls the student's function on inputs the student never saw, requires a ``grad_fn``, or counts
-gradient computations with ``count_gradients`` (a hook on each leaf tensor).
+it calls the student's function on inputs it draws itself (other sizes, step sizes, seeds), so a
+number typed from the notebook fails; it requires a ``grad_fn``, or counts gradient computations
+with ``count_gradients`` (a hook on each leaf tensor); and while the student's function runs, the
+package function that would do the exercise for it is made unavailable (``unavailable``).
 
     from lecture_utils.exercises import verdict, check_close
     verdict(answer == 3, "three inner steps.", "count the calls to the inner update.")
@@ -16,11 +18,19 @@ gradient computations with ``count_gradients`` (a hook on each leaf tensor).
 """
 from __future__ import annotations
 
+import contextlib
+import importlib
 import math
+import sys
 from numbers import Real
 
 __all__ = ["verdict", "check_close", "check_equal", "call_student", "as_number", "student_number",
-           "count_gradients"]
+           "count_gradients", "unavailable", "swapped", "WriteItYourself", "MAML_FUNCTIONS"]
+
+# The package functions that compute a MAML inner step or meta-loss: unavailable while a check of an
+# exercise that asks for one of them runs.
+MAML_FUNCTIONS = ("lecture_utils.maml.adapt", "lecture_utils.maml.MAML.objective", "lecture_utils.maml.MAML.task_loss",
+                  "lecture_utils.batching.task_losses", "lecture_utils.batching.adapt_tasks")
 
 
 def verdict(ok: bool, success: str, hint: str) -> bool:
@@ -30,11 +40,15 @@ def verdict(ok: bool, success: str, hint: str) -> bool:
     return ok
 
 
-def call_student(fn, *args, name: str = "your function"):
+def call_student(fn, *args, name: str = "your function", **kwargs):
     """Call a student's function; if it raises, print "Not yet" naming the error and return
     (False, None), so a checker reports a mistake instead of raising. Else (True, result)."""
+    fn = _STAND_INS.get(id(fn), fn)  # the package function itself, passed as the answer
     try:
-        return True, fn(*args)
+        return True, fn(*args, **kwargs)
+    except WriteItYourself as err:
+        verdict(False, "", f"{name} called {err}")
+        return False, None
     except Exception as err:  # a student's code may fail in any way
         message = str(err).splitlines()[0] if str(err) else ""
         verdict(False, "", f"{name} raised {type(err).__name__}: {message}")
@@ -60,16 +74,114 @@ def as_number(value, what: str) -> float | None:
     return float(value)
 
 
-def student_number(fn, *args, name: str, none_hint: str) -> float | None:
+def student_number(fn, *args, name: str, none_hint: str, **kwargs) -> float | None:
     """Call a student's function that must return one number: the number as a float, or None after
     printing the "Not yet" line (it raised, returned None, or returned something else)."""
-    ran, got = call_student(fn, *args, name=name)
+    ran, got = call_student(fn, *args, name=name, **kwargs)
     if not ran:
         return None
     if got is None:
         verdict(False, "", f"{name} returned None: {none_hint}")
         return None
     return as_number(got, f"the value {name} returned")
+
+
+class WriteItYourself(Exception):
+    """Raised by a package function that an exercise asks the student to write, while its check runs."""
+
+
+def _resolve(path: str):
+    """(owner, name) for a dotted path "package.module.name" or "package.module.Class.name"."""
+    parts = path.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        try:
+            owner = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for part in parts[i:-1]:
+            owner = getattr(owner, part)
+        if not hasattr(owner, parts[-1]):
+            break
+        return owner, parts[-1]
+    raise AttributeError(f"{path} does not exist: a check names a package function that was renamed or moved; "
+                         "update the path in lecture_utils/exercises.")
+
+
+def _namespaces(student):
+    """The dicts where a student's code can find a package function: every ``lecture_utils`` module,
+    the notebook's ``__main__`` and the globals of the student's function."""
+    spaces = [vars(module) for name, module in list(sys.modules.items())
+              if (name == "__main__" or name.split(".")[0] == "lecture_utils") and hasattr(module, "__dict__")]
+    student_globals = getattr(student, "__globals__", None)
+    if isinstance(student_globals, dict) and all(student_globals is not d for d in spaces):
+        spaces.append(student_globals)
+    return spaces
+
+
+_MISSING = object()  # an attribute a class did not define itself (it inherited it)
+_STAND_INS: dict = {}  # id(function) -> what stands in for it while a swapped() block runs
+
+
+@contextlib.contextmanager
+def swapped(replacements: dict, student=None):
+    """Put ``replacements[path]`` in place of the function at ``path`` ("lecture_utils.maml.adapt",
+    "lecture_utils.maml.MAML.objective") while the block runs: at the path itself, and wherever the
+    same function is bound in a ``lecture_utils`` module, the notebook or the student function's
+    globals. Everything is restored on exit, even when the block raises.
+
+        with swapped({"lecture_utils.sinusoid.sinusoid": recording}, student=fn):
+            fn(x)
+    """
+    undo = []  # (namespace dict or owner, name, previous value or _MISSING)
+    try:
+        for path, new in replacements.items():
+            owner, name = _resolve(path)
+            old = getattr(owner, name)
+            undo.append((_STAND_INS, id(old), _STAND_INS.get(id(old), _MISSING)))
+            _STAND_INS[id(old)] = new
+            if isinstance(owner, type):
+                undo.append((owner, name, owner.__dict__.get(name, _MISSING)))
+                setattr(owner, name, new)
+                continue
+            for space in _namespaces(student) + [vars(owner)]:
+                for key, value in list(space.items()):
+                    if value is old:
+                        undo.append((space, key, value))
+                        space[key] = new
+        yield
+    finally:
+        for where, name, value in reversed(undo):
+            if where is _STAND_INS and value is _MISSING:
+                del _STAND_INS[name]
+            elif isinstance(where, dict):
+                where[name] = value
+            elif value is _MISSING:
+                delattr(where, name)
+            else:
+                setattr(where, name, value)
+
+
+def unavailable(*paths: str, student=None):
+    """While the block runs, each function at ``paths`` raises ``WriteItYourself``: the check of an
+    exercise that asks the student to write it calls the student's function inside this block, so
+    the package's own version cannot stand in for it (``call_student`` turns the error into a
+    "Not yet" line naming the function).
+
+        with unavailable("lecture_utils.widgets.shift.distort_episodes", student=distort_task):
+            ran, got = call_student(distort_task, episode, 0.6, 0.7, name="distort_task")
+    """
+    return swapped({path: _write_it_yourself(path) for path in paths}, student)
+
+
+def _write_it_yourself(path: str):
+    parts = path.split(".")
+    label = path if parts[0] != "lecture_utils" else (
+        ".".join(parts[-2:]) if parts[-2][:1].isupper() else parts[-1])
+
+    def write_it_yourself(*args, **kwargs):
+        raise WriteItYourself(f"{label}, which does this exercise for you: write the computation yourself "
+                              f"(the check makes {label} unavailable while it runs).")
+    return write_it_yourself
 
 
 class count_gradients:
