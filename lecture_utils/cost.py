@@ -16,6 +16,8 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from lecture_utils.validation import check_callable
+
 
 def graph_saved_bytes(loss: Tensor) -> int:
     """Bytes of the distinct tensors saved for backward in the graph that produced ``loss``."""
@@ -56,6 +58,7 @@ def measure(loss_fn: Callable[[], Tensor], device: torch.device | str = "cpu", r
     Returns the median milliseconds (forward + backward), the MiB the graph saved for backward
     and, on CUDA, the allocator's peak MiB.
     """
+    check_callable(loss_fn, "loss_fn", "lambda: MAML(...).objective(model, batch)[0]")
     device = torch.device(device)
     for _ in range(warmup):
         loss_fn().backward()

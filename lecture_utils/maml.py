@@ -37,8 +37,9 @@ from torch.func import functional_call, grad
 from lecture_utils import batching
 from lecture_utils.models import is_head, parameters_of
 from lecture_utils.tasks import as_task_batch
-from lecture_utils.validation import (LOSSES, check_batch, check_choice, check_flag, check_inner_lr,
-                                      check_inner_steps, model_dtype)
+from lecture_utils.validation import (LOSSES, check_batch, check_callable, check_choice, check_class_ids,
+                                      check_flag, check_inner_lr, check_inner_steps, check_model, check_params,
+                                      model_dtype)
 
 __all__ = ["APPROXIMATIONS", "MAML", "InnerLoopAlgorithm", "adapt"]
 
@@ -58,6 +59,8 @@ def adapt(model: nn.Module, params: dict[str, Tensor], x_spt: Tensor, y_spt: Ten
     parameters (§2, remedy 2). With neither, the outer gradient sees dϕ_i/dθ = I - α·H: exact MAML.
     """
     steps, inner_lr = check_inner_steps(steps), check_inner_lr(inner_lr)
+    check_params(params)
+    check_callable(loss_fn, "loss_fn", "torch.nn.functional.mse_loss")
     if head_only and not any(is_head(n) for n in params):
         raise ValueError(f"head_only=True adapts the parameters named 'head.*', but {type(model).__name__} "
                          "has none: name its last layer `head`, or use head_only=False")
@@ -98,9 +101,16 @@ class InnerLoopAlgorithm:
     def loss_fn(self):
         return LOSSES[self.task]
 
-    def check_batch(self, batch, model: nn.Module | None = None):
-        """The meta-batch as a ``TaskBatch``, checked for this task type (and the model's dtype)."""
-        return check_batch(self.task, as_task_batch(batch), model_dtype(model))
+    def check_batch(self, batch, model: nn.Module):
+        """The meta-batch as a ``TaskBatch``, checked for this task type (and the model's dtype and,
+        for classification, its number of classes)."""
+        check_model(model)
+        batch = check_batch(self.task, as_task_batch(batch), model_dtype(model))
+        head = getattr(model, "head", None)
+        if self.task == "classification" and isinstance(head, nn.Linear):
+            for name in ("y_spt", "y_qry"):
+                check_class_ids(getattr(batch, name), head.out_features, name)
+        return batch
 
     def steps_or_default(self, steps: int | None) -> int:
         return self.inner_steps if steps is None else check_inner_steps(steps)

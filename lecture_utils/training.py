@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from lecture_utils.tasks import as_task_batch
-from lecture_utils.validation import check_count, check_finite_batch, check_seed
+from lecture_utils.validation import check_count, check_finite_batch, check_finite_values, check_seed
 
 EXPLOSION = 1e3  # warn when the meta-loss grows this many times above its first value
 
@@ -141,6 +141,8 @@ def evaluate_steps(model: nn.Module, algorithm, batches, steps=(1, 10), *,
     ``batches`` must be a list (it is read once per batch, all counts at a time). An algorithm
     without an inner loop (``BlackBox``) is evaluated once per count with ``evaluate``."""
     steps = list(dict.fromkeys(steps))
+    if not steps:
+        raise ValueError("evaluate_steps needs at least one step count, e.g. steps=(1, 10)")
     if not hasattr(algorithm, "predict_steps"):
         return {s: evaluate(model, algorithm, batches, s, allow_non_finite=allow_non_finite) for s in steps}
     scores = {s: _Scores() for s in steps}
@@ -176,4 +178,5 @@ def mean_ci95(values: Tensor) -> tuple[float, float]:
     values = torch.as_tensor(values, dtype=torch.float64).flatten()
     if values.numel() < 2:
         raise ValueError("a confidence interval needs at least two values")
+    check_finite_values(values, "the values of a confidence interval")
     return values.mean().item(), 1.96 * values.std().item() / math.sqrt(values.numel())

@@ -176,6 +176,38 @@ def check_same_task_count(**tensors: Tensor) -> int:
 
 # --- the meta-batch ------------------------------------------------------------------------------
 
+def check_model(model) -> None:
+    """A torch ``nn.Module`` with parameters (the θ that MAML adapts and meta-learns)."""
+    if not isinstance(model, torch.nn.Module) or next(iter(model.parameters()), None) is None:
+        raise ValueError(f"model must be a torch nn.Module with parameters (e.g. SineMLP() or Conv4(5)), "
+                         f"got {type(model).__name__}")
+
+
+def check_params(params) -> None:
+    """θ or ϕ as the inner loop takes it: a dict name -> tensor (e.g. ``parameters_of(model)``)."""
+    if not isinstance(params, dict) or not all(isinstance(p, Tensor) for p in params.values()):
+        raise ValueError("params must be a dict name -> tensor, e.g. parameters_of(model) or "
+                         f"dict(model.named_parameters()); got {type(params).__name__}")
+
+
+def check_callable(value, name: str, example: str) -> None:
+    if not callable(value):
+        raise ValueError(f"{name} must be a function, e.g. {example}; got {type(value).__name__}")
+
+
+def check_class_ids(labels: Tensor, classes: int, name: str) -> None:
+    """Class ids below the number of classes the model predicts."""
+    if labels.numel() and labels.max() >= classes:
+        raise ValueError(f"{name} holds class id {labels.max().item()}, but the model predicts {classes} "
+                         f"classes (ids 0 .. {classes - 1}): build it for as many classes as the tasks have "
+                         "(e.g. Conv4(n_way))")
+
+
+def check_finite_values(values: Tensor, what: str) -> None:
+    if not torch.isfinite(values).all():
+        raise ValueError(f"{what} hold NaN or inf: a diverged run or a broken batch; look at the values first")
+
+
 def model_dtype(model) -> torch.dtype | None:
     """The floating dtype of ``model``'s first parameter (None if it has none), for ``check_batch``."""
     parameters = getattr(model, "parameters", None)

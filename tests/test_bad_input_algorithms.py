@@ -173,3 +173,40 @@ def test_a_machine_without_the_checkpoints_is_told_where_to_get_them(tmp_path, m
     monkeypatch.setenv(CHECKPOINTS_ENV, str(tmp_path / "nowhere"))
     with pytest.raises(FileNotFoundError, match=r"ships them in its checkpoints/ folder.*retrain=True"):
         load_pretrained("chars5_maml", "cpu")
+
+
+def test_no_model_or_a_model_without_parameters_is_named():
+    with pytest.raises(ValueError, match="model must be a torch nn.Module with parameters"):
+        MAML().objective(None, sine_batch())
+    with pytest.raises(ValueError, match="model must be a torch nn.Module with parameters"):
+        Reptile().objective(torch.nn.ReLU(), sine_batch())
+
+
+def test_adapt_names_a_wrong_params_or_loss():
+    x_spt, y_spt, _, _ = sine_batch()
+    model = SineMLP()
+    with pytest.raises(ValueError, match="params must be a dict name -> tensor"):
+        adapt(model, list(model.parameters()), x_spt[0], y_spt[0], loss_fn=F.mse_loss)
+    with pytest.raises(ValueError, match="loss_fn must be a function"):
+        adapt(model, parameters_of(model), x_spt[0], y_spt[0], loss_fn=None)
+
+
+def test_class_ids_beyond_the_models_classes_are_named():
+    x = torch.rand(1, 3, 1, 28, 28)
+    batch = (x, torch.tensor([[0, 1, 7]]), x, torch.tensor([[0, 1, 2]]))
+    with pytest.raises(ValueError, match=r"y_spt holds class id 7, but the model predicts 3 classes"):
+        MAML("classification").objective(Conv4(3, hidden=4), batch)
+
+
+def test_evaluate_steps_needs_a_step_count_and_intervals_refuse_nan():
+    from lecture_utils.training import evaluate_steps, mean_ci95
+    with pytest.raises(ValueError, match="at least one step count"):
+        evaluate_steps(SineMLP(), MAML(), [sine_batch()], steps=[])
+    with pytest.raises(ValueError, match="NaN or inf"):
+        mean_ci95([1.0, float("nan")])
+
+
+def test_measure_needs_a_function():
+    from lecture_utils.cost import measure
+    with pytest.raises(ValueError, match="loss_fn must be a function"):
+        measure(3)
