@@ -72,26 +72,31 @@ def cwd_dependent_lines(notebook: dict) -> list[str]:
             for line in bk.source_of(cell).splitlines() if CWD_DEPENDENT.search(line)]
 
 
+def fail_listing(problems: list[str]) -> None:
+    """Fail with the problems as the whole message: each names its cell, and a diff stays readable."""
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
 # --- the committed files --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", TRANSLATED)
 def test_translation_is_current_and_complete(name):
     """Every English markdown cell has a Korean text, made from the English as it is now, that keeps
     the code, mathematics, quotes, numbers and headings and is written in Korean."""
-    problems = translation_problems(EDITION, name)
-    assert not problems, "\n".join(problems)
+    fail_listing(translation_problems(EDITION, name))
 
 
 @pytest.mark.parametrize("name", TRANSLATED)
 def test_code_cells_and_outputs_are_the_english_ones(name):
-    problems = edition_problems(EDITION, name)
-    assert not problems, "\n".join(problems)
+    fail_listing(edition_problems(EDITION, name))
 
 
 @pytest.mark.parametrize("name", TRANSLATED)
 def test_the_committed_korean_notebook_is_the_build(name):
-    problems = build_problems(EDITION, name)
-    assert not problems, "\n".join(problems)
+    if translation_problems(EDITION, name):
+        pytest.skip("no build while the translation has problems (test_translation_is_current_and_complete lists them)")
+    fail_listing(build_problems(EDITION, name))
 
 
 def test_every_korean_notebook_has_a_translation_file():
@@ -136,6 +141,9 @@ def copy(tmp_path) -> bk.Edition:
         target = tmp_path / path.relative_to(REPO)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, target)
+    if all_problems(edition):
+        pytest.skip(f"the committed {NAME} files are out of step (the tests above say where); "
+                    f"the injected failures need a clean start")
     return edition
 
 
@@ -166,10 +174,6 @@ def main(edition: bk.Edition, *args: str, capsys) -> tuple[int, str]:
     code = bk.main([*args, "--root", str(edition.root)])
     out = capsys.readouterr()
     return code, out.out + out.err
-
-
-def test_the_copy_starts_clean(copy):
-    assert all_problems(copy) == ""
 
 
 ONE_WEIGHT = "The line `grad(spt_loss, θ)` for a model with one weight"
