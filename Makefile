@@ -2,7 +2,8 @@
 #   make lab        start JupyterLab on notebooks/
 #   make test       unit tests, then every notebook under strict nbval, then a time table
 #   make test-perturbed  strict nbval again with every float weight nudged by 2-4 float32 ulps
-#   make notebooks  re-execute the notebooks in place (refreshes their stored outputs)
+#   make notebooks  re-execute the notebooks in place (refreshes their stored outputs), then make korean
+#   make korean     rebuild the Korean edition, notebooks/ko/, from the English notebooks and translations/ko/
 # For a class and for CI:
 #   make test-browser  every notebook in JupyterLab in headless Chromium, widgets moved; then Voila
 #   make present       the notebooks as apps (Voila) for a class
@@ -17,7 +18,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 # Every notebook except templates (names starting with "_"); read at run time,
-# so notebooks added later are picked up without editing this file.
+# so notebooks added later are picked up without editing this file. The Korean edition in
+# notebooks/ko/ is left out on purpose: its code cells and stored outputs are the English ones,
+# byte for byte (tests/test_korean_sync.py proves it), so nbval need not run them twice.
 NOTEBOOKS = $(sort $(filter-out notebooks/_%,$(wildcard notebooks/*.ipynb)))
 # `make notebooks NB=notebooks/00_setup.ipynb` refreshes a single notebook.
 NB ?= $(NOTEBOOKS)
@@ -44,7 +47,7 @@ MODELS ?=
 JOBS ?= 1
 RESULTS_ARGS ?=
 
-.PHONY: lab test test-perturbed notebooks venv test-browser chromium present html results reproduce
+.PHONY: lab test test-perturbed notebooks korean venv test-browser chromium present html results reproduce
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(LAB_ARGS)
@@ -61,6 +64,12 @@ notebooks: $(STAMP)
 	$(TEST_ENV) $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=$(CELL_TIMEOUT) \
 	    --ExecutePreprocessor.record_timing=False $(NB)
+	$(MAKE) korean
+
+# The Korean notebooks: the English code cells and outputs, the markdown from translations/ko/NAME.yaml.
+# Refused, with each cell named, while a translation is missing or older than its English cell.
+korean: $(STAMP)
+	$(BIN)/python scripts/build_korean.py
 
 venv: $(STAMP)
 
