@@ -7,8 +7,9 @@ For each task: several plain SGD steps from θ give ϕ_i. Then move θ towards t
 so (θ - ϕ_i) plays the role of a gradient, with no second derivatives at all. To share the
 training loop with MAML, ``Reptile.objective`` returns a surrogate loss whose θ-gradient is
 exactly θ - mean_i(ϕ_i): half the squared distance to the (detached) adapted weights. Plain SGD
-with learning rate ε on it is the update above; Adam on it is what the Reptile paper used for
-Omniglot.
+with learning rate ε on it is the update above. (The Reptile paper's own Omniglot runs take their
+inner steps with Adam and use the plain interpolation above outside; this package's inner loop is
+plain SGD, and ``training.meta_train`` applies Adam to the surrogate, as it does for MAML.)
 """
 from __future__ import annotations
 
