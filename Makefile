@@ -1,6 +1,7 @@
 # maml-lecture: one virtual environment (.venv), three everyday commands.
 #   make lab        start JupyterLab on notebooks/
 #   make test       unit tests, then every notebook under strict nbval, then a time table
+#   make test-install  a real `pip install -e .` into a fresh venv with its own numpy keeps it
 #   make test-perturbed  strict nbval again with every float weight nudged by 2-4 float32 ulps
 #   make notebooks  re-execute the notebooks in place (refreshes their stored outputs)
 # For a class and for CI:
@@ -9,12 +10,17 @@
 #   make html          static HTML of the stored outputs in build/html/ with an index page
 #   make results       evaluate the committed checkpoints -> results/RESULTS.md (no training)
 #   make reproduce     retrain every model from scratch (GPU when present), then make results
-# Each creates .venv and installs the project into it first, when needed.
+#   make compat TORCH=2.15.0  a fresh .venv-compat-2.15.0 with that torch and the newest libraries
+#                      in pyproject's ranges: unit tests, then every notebook (asserts, not outputs)
+# Each creates .venv and installs the project into it first, when needed, with the exact versions
+# of constraints.txt (pyproject.toml gives ranges; the stored outputs were made with the pins).
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CONSTRAINTS := constraints.txt
+PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check -c $(CONSTRAINTS)
 
 # Every notebook except templates (names starting with "_"); read at run time,
 # so notebooks added later are picked up without editing this file.
@@ -44,13 +50,17 @@ MODELS ?=
 JOBS ?= 1
 RESULTS_ARGS ?=
 
-.PHONY: lab test test-perturbed notebooks venv test-browser chromium present html results reproduce
+.PHONY: lab test test-install test-perturbed notebooks venv test-browser chromium present html results reproduce
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(LAB_ARGS)
 
 test: $(STAMP)
 	$(TEST_ENV) $(BIN)/python -m pytest tests $(NOTEBOOKS) $(NBVAL_ARGS)
+
+# pyproject.toml gives ranges: installing the package keeps the versions an environment has.
+test-install: $(STAMP)
+	MAML_LECTURE_INSTALL_TEST=1 $(BIN)/python -m pytest tests/test_install.py
 
 # Other CPUs round the last bits differently; the stored outputs must not depend on them
 # (CONTRIBUTING.md, "An output design that holds across machines").
@@ -93,11 +103,11 @@ reproduce: $(STAMP)
 	$(MAKE) results
 
 $(BROWSER_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --disable-pip-version-check -e '.[test,browser]'
+	$(PIP_INSTALL) -e '.[test,browser]'
 	@touch $@
 
-# The install is a file target: it reruns only when pyproject.toml changes.
-$(STAMP): pyproject.toml
+# The install is a file target: it reruns only when pyproject.toml or constraints.txt changes.
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	@command -v $(PYTHON) >/dev/null 2>&1 || { \
 	    echo "error: '$(PYTHON)' not found. Install Python 3.11+ or run: make PYTHON=/path/to/python3.11 ..."; exit 1; }
 	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else \
@@ -105,5 +115,5 @@ $(STAMP): pyproject.toml
 	    "Run: make PYTHON=python3.11 ...")'
 	@test -x $(BIN)/python || { echo "Creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); } || { \
 	    echo "error: '$(PYTHON) -m venv' failed (on Debian/Ubuntu: apt install python3.11-venv)"; exit 1; }
-	$(BIN)/python -m pip install --disable-pip-version-check -e '.[test]'
+	$(PIP_INSTALL) -e '.[test]'
 	@touch $@

@@ -19,6 +19,7 @@ One module per concept; notebooks import what they teach from it:
 - ``plots``        figures shared by the notebooks
 - ``widgets``      interactive controls (``widgets.sinusoid``, ``widgets.shift``, ``widgets.sketchpad``)
 - ``exercises``    the self-checks of each notebook's exercises
+- ``versions``     the tested versions (constraints.txt) that 00_setup compares with the kernel's
 """
 
 __version__ = "0.1.0"
