@@ -46,11 +46,14 @@ BROWSER_ARGS ?=
 # `make present PRESENT_ARGS="--port=8866 --no-browser"`; `make reproduce MODELS="sine_maml_k10"`;
 # `make reproduce JOBS=2` trains two models at once (one per core on a 2-core laptop).
 PRESENT_ARGS ?=
+# `make compat TORCH=2.15.0 COMPAT_ARGS="--notebooks 01 05"` (see scripts/compat.py -h).
+TORCH ?=
+COMPAT_ARGS ?=
 MODELS ?=
 JOBS ?= 1
 RESULTS_ARGS ?=
 
-.PHONY: lab test test-install test-perturbed notebooks venv test-browser chromium present html results reproduce
+.PHONY: lab test test-install test-perturbed compat notebooks venv test-browser chromium present html results reproduce
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(LAB_ARGS)
@@ -66,6 +69,14 @@ test-install: $(STAMP)
 # (CONTRIBUTING.md, "An output design that holds across machines").
 test-perturbed: $(STAMP)
 	$(TEST_ENV) $(BIN)/python scripts/perturbed_nbval.py $(NOTEBOOKS) $(NBVAL_ARGS)
+
+# Another torch: a fresh .venv-compat-$(TORCH), the newest libraries in pyproject's ranges, the unit
+# tests and every notebook under --nbval-lax (asserts hold; outputs are not compared). Results go to
+# build/compat/$(TORCH).md. Not in .ci/run: every torch but 2.13.0 pulls about 3 GB of CUDA.
+compat:
+	@test -n "$(TORCH)" || { echo "error: name a torch release, e.g. make compat TORCH=2.15.0" \
+	    "(docs/compatibility.md lists the tested ones)"; exit 1; }
+	$(PYTHON) scripts/compat.py --torch $(TORCH) $(COMPAT_ARGS)
 
 notebooks: $(STAMP)
 	$(TEST_ENV) $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
