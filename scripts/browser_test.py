@@ -20,8 +20,9 @@ folder (the package finds ``checkpoints/`` relative to its own source, so a copy
 popup), and the repository's notebooks are checked unchanged at the end.
 
 On a busy machine (other processes on the cores) JupyterLab is slow, not broken: a kernel still
-not idle after a while is restarted once, reads of the notebook through JupyterLab's contents API
-are retried after an HTTP 5xx answer, and every failure message says what the test was doing.
+not idle after a while is restarted once, and every failure message says what the test was doing.
+The saved copy is read back from disk, never through JupyterLab's contents API while it saves: a
+read that lands mid-save makes jupyter_server move the notebook away (see ``wait_for_save``).
 
 Chromium is the system one (``/usr/bin/chromium`` or ``$CHROMIUM``); Playwright never downloads a
 browser. ``make test-browser`` installs both first. Kernels compute on the CPU
@@ -42,11 +43,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Callable
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"
@@ -207,34 +207,7 @@ def tail(path: Path, lines: int = 25) -> str:
         return "(no log)"
 
 
-# --- a busy machine: retry what a loaded server fails now and then ---------------------------------
-
-T = TypeVar("T")
-RETRYABLE = (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError)
-
-
-def retry(action: Callable[[], T], what: str, tries: int = 6, first_delay: float = 0.5,
-          sleep: Callable[[float], None] = time.sleep) -> T:
-    """``action()``, tried again after an HTTP 5xx answer, a dropped connection, a timeout or a
-    cut-off reply, waiting 0.5, 1, 2, 4, 8 s in between; an HTTP 4xx answer is final. A loaded
-    JupyterLab server answers 500 now and then. The error names ``what`` and the last cause."""
-    delay, waited, cause = first_delay, 0.0, ""
-    for attempt in range(1, tries + 1):
-        try:
-            return action()
-        except urllib.error.HTTPError as err:
-            if err.code < 500:
-                raise BrowserTestError(f"{what}: HTTP {err.code} {err.reason}") from err
-            cause = f"HTTP {err.code} {err.reason}"
-        except RETRYABLE as err:
-            cause = f"{type(err).__name__}: {getattr(err, 'reason', None) or err}"
-        if attempt < tries:
-            sleep(delay)
-            waited += delay
-            delay *= 2
-    raise BrowserTestError(f"{what}: {cause}, on each of {tries} tries over {waited:.0f} s "
-                           "(the server is failing or the machine is overloaded: see the server log below)")
-
+# --- a busy machine ----------------------------------------------------------------------------
 
 def wait_for_kernel(status: Callable[[], str], restart: Callable[[], None], timeout: float,
                     restart_after: float, clock: Callable[[], float] = time.monotonic,
@@ -346,29 +319,65 @@ def wait_idle(page, timeout: float, stable: float = 1.0) -> None:
                            f"kernel {kernel_status(page)!r})")
 
 
-def contents(base: str, name: str) -> dict:
-    def read() -> dict:
-        with urllib.request.urlopen(f"{base}/api/contents/{name}?content=1", timeout=30) as response:
-            return json.load(response)
+# Why the saved notebook is read from disk, never through JupyterLab's contents API while it saves:
+# jupyter_server saves a notebook "atomically" by copying it to ".~NAME", then truncating and
+# rewriting NAME in place. A GET /api/contents/NAME?content=1 that lands mid-write finds half a
+# notebook, takes it for a corrupt file, and "recovers": it moves NAME to NAME.invalid and renames
+# ".~NAME" back to NAME, while the saver removes ".~NAME" at the same moment. The notebook is gone:
+# the save answers HTTP 404 "No such file or directory: NAME" (JupyterLab's "File Save Error") and
+# every later read answers 404. Polling that API while saving did exactly this (the larger the
+# notebook and the busier the machine, the wider the window; a loop of PUTs and GETs reproduced it
+# within a second). Reading the file itself changes nothing on disk, so it cannot race the save.
+SAVE_ERROR_JS = """() => [...document.querySelectorAll('.jp-Dialog')].map(d => d.innerText).join('\\n')"""
+# The notebook's tab in the main area is marked dirty until the server has confirmed the save.
+DIRTY_JS = """() => { const tab = document.querySelector('#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current');
+  return tab ? tab.classList.contains('jp-mod-dirty') : null; }"""
 
-    return retry(read, f"reading {name} through JupyterLab's contents API")
+
+def read_notebook_file(path: Path) -> dict | None:
+    """The notebook on disk as JSON, or None while it is missing or half written."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
 
 
-def save_and_read(page, base: str, name: str) -> dict | None:
-    """Save the (temporary copy of the) notebook and read it back; None if saving failed."""
+def wait_for_save(path: Path, before_ns: int, dirty: Callable[[], bool | None], dialog: Callable[[], str],
+                  timeout: float, clock: Callable[[], float] = time.monotonic,
+                  sleep: Callable[[float], None] = time.sleep) -> dict | None:
+    """The saved notebook once the file on disk is new and whole and JupyterLab no longer marks it
+    dirty (``dirty()``: None when the tab is not found); None after ``timeout`` s. A save error
+    dialog (``dialog()``: the text of any open dialog) raises, with its text."""
+    deadline = clock() + timeout
+    while clock() < deadline:
+        shown = dialog()
+        if "Save" in shown and "Error" in shown:
+            raise BrowserTestError(f"JupyterLab could not save the copy: {' '.join(shown.split())[:300]}")
+        try:
+            changed = path.stat().st_mtime_ns != before_ns
+        except OSError:
+            changed = False
+        if changed and dirty() is not True:
+            saved = read_notebook_file(path)
+            if saved is not None:
+                return saved
+        sleep(0.3)
+    return None
+
+
+def save_and_read(page, path: Path, timeout: float = 60) -> dict | None:
+    """Save the (temporary copy of the) notebook and read it back from disk; None if it did not save."""
     for attempt in ("keys", "menu"):
-        before = contents(base, name)["last_modified"]  # now: any earlier save must not count
+        before = path.stat().st_mtime_ns  # now: any earlier save must not count
         if attempt == "keys":
             page.locator(f"{PANEL} .jp-Notebook").first.click(position={"x": 5, "y": 5})
             page.keyboard.press("Control+s")
         else:
             menu(page, "File", "Save Notebook")
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            model = contents(base, name)
-            if model["last_modified"] != before:
-                return model["content"]
-            time.sleep(0.3)
+        saved = wait_for_save(path, before, lambda: page.evaluate(DIRTY_JS), lambda: page.evaluate(SAVE_ERROR_JS),
+                              timeout / 2)
+        if saved is not None:
+            return saved
     return None
 
 
@@ -554,7 +563,8 @@ def failure_message(step: str, err: Exception, kernel: Callable[[], str] | None 
     return text
 
 
-def run_lab_notebook(context, base: str, name: str, index: int, args) -> NotebookResult:
+def run_lab_notebook(context, base: str, folder: Path, name: str, index: int, args) -> NotebookResult:
+    """``name`` in JupyterLab at ``base``, whose root is ``folder`` (the temporary copies)."""
     result = NotebookResult(name)
     stem = Path(name).stem
     t0 = time.monotonic()
@@ -586,7 +596,7 @@ def run_lab_notebook(context, base: str, name: str, index: int, args) -> Noteboo
         wait_idle(page, args.run_timeout)
         result.run_s = time.monotonic() - t1
         step = "saving the notebook copy and reading it back"
-        saved = save_and_read(page, base, name)
+        saved = save_and_read(page, folder / name)
         result.cells, problems = check_cells(saved, page)
         result.errors += problems
         failing = [int(m[1]) for p in problems if (m := re.match(r"code cell (\d+)", p))]
@@ -767,7 +777,7 @@ def main(argv: list[str] | None = None) -> int:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
             context = browser.new_context(viewport={"width": 1280, "height": 960})
             for i, path in enumerate(notebooks):
-                r = run_lab_notebook(context, lab.base, path.name, i, args)
+                r = run_lab_notebook(context, lab.base, copies, path.name, i, args)
                 results.append(r)
                 print(f"  {r.name}: {'pass' if r.ok else 'FAIL'} in {r.total_s:.1f} s "
                       f"(run all {r.run_s:.1f} s, {len(r.widgets)} widgets {r.widgets_s:.1f} s)", flush=True)
