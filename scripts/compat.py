@@ -3,6 +3,7 @@
 
     make compat TORCH=2.15.0                  # the registry's newest
     make compat TORCH=2.0.1                   # the oldest supported
+    make compat TORCH=2.0.1 COMPAT_ARGS=--lowest   # ... with every library at its oldest, too
     python3 scripts/compat.py --torch 2.15.0 --notebooks 01 05 --keep-venv
 
 It builds a fresh virtual environment ``.venv-compat-<torch>``, installs that torch and the newest
@@ -13,7 +14,10 @@ libraries inside pyproject.toml's ranges (not constraints.txt: only the torch is
    error, so every ``assert`` cell must hold, but stored outputs are not compared (printed digits
    and figures may differ between versions; ``make test`` compares them with the pinned set).
 
-It prints, and writes to ``build/compat/<torch>.md``, a table of passes, failures and seconds per
+With ``--lowest`` every other runtime dependency is held at the lower bound of its range instead
+(``numpy>=1.26`` installs numpy 1.26.0): the floors pyproject.toml claims, tested together.
+
+It prints, and writes to ``build/compat/<torch>[-lowest].md``, a table of passes, failures and seconds per
 test file and per notebook, with the installed versions. Notebooks run on the CPU with one torch
 thread (``MAML_LECTURE_THREADS``, default 1: a busy 2-core machine slows several threads tenfold).
 
@@ -68,9 +72,23 @@ def check_torch(version: str) -> str:
     return version
 
 
-def constraints_for(torch: str) -> list[str]:
+def lower_bounds(pyproject: Path = REPO / "pyproject.toml") -> list[str]:
+    """``name==floor`` for every runtime dependency but torch: the lower ends of the ranges."""
+    deps = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    out = []
+    for dep in deps:
+        name = re.match(r"[A-Za-z0-9._-]+", dep)[0]
+        low = re.search(r">=\s*([\w.]+)", dep)
+        if name != "torch" and low:
+            out.append(f"{name}=={low[1]}")
+    return out
+
+
+def constraints_for(torch: str, lowest: bool = False) -> list[str]:
     lines = [f"torch=={torch}"]
-    if release(torch)[:2] < NUMPY2_TORCH:
+    if lowest:
+        lines += lower_bounds()
+    elif release(torch)[:2] < NUMPY2_TORCH:
         lines.append("numpy<2  # torch before 2.3 was built against NumPy 1")
     return lines
 
@@ -123,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notebooks", nargs="*", default=None,
                         help="notebook names or stems (default: every notebook not starting with _)")
     parser.add_argument("--keep-venv", action="store_true", help="reuse .venv-compat-<torch> if it exists")
+    parser.add_argument("--lowest", action="store_true",
+                        help="hold every other runtime dependency at the lower bound of its range")
     parser.add_argument("--cell-timeout", type=int, default=1800, help="seconds per notebook cell")
     args = parser.parse_args(argv)
 
@@ -135,15 +155,16 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"error: no notebook matches {args.notebooks} (have: {[p.stem for p in every]})")
     else:
         notebooks = every
-    venv = REPO / f".venv-compat-{torch}"
+    label = f"{torch}-lowest" if args.lowest else torch
+    venv = REPO / f".venv-compat-{label}"
     out = REPO / "build" / "compat"
     out.mkdir(parents=True, exist_ok=True)
-    log_path = out / f"{torch}.log"
+    log_path = out / f"{label}.log"
     python = venv / "bin" / "python"
     start = time.monotonic()
-    report = [f"# Compatibility run: torch {torch}", ""]
+    report = [f"# Compatibility run: torch {torch}" + (", every library at its floor" if args.lowest else ""), ""]
     with open(log_path, "w") as log:
-        print(f"compat torch {torch}: venv {venv.name}, log {log_path.relative_to(REPO)}", flush=True)
+        print(f"compat {label}: venv {venv.name}, log {log_path.relative_to(REPO)}", flush=True)
         # 1. a fresh venv with that torch and the newest libraries inside the ranges
         t = time.monotonic()
         if venv.exists() and not args.keep_venv:
@@ -151,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         if not python.exists() and sh([args.python, "-m", "venv", venv], log):
             raise SystemExit(f"error: {args.python} -m venv failed (see {log_path})")
         constraints = venv / "compat-constraints.txt"
-        constraints.write_text("\n".join(constraints_for(torch)) + "\n")
+        constraints.write_text("\n".join(constraints_for(torch, args.lowest)) + "\n")
         env = {**os.environ, "PIP_CONSTRAINT": str(constraints), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
         if sh([python, "-m", "pip", "install", f"torch=={torch}", "-e", ".[test]"], log, env=env):
             print(f"FAIL: the install failed; the end of {log_path}:", flush=True)
@@ -165,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         names = ["python", "torch", "numpy", "matplotlib", "pillow", "ipywidgets", "ipykernel", "jupyterlab",
                  "tqdm", "pytest", "nbval", "nbconvert"]
         report += ["Installed: " + ", ".join(f"{n} {v}" for n, v in zip(names, versions)) + ".",
-                   f"Install: {install_s:.0f} s (constraints: {'; '.join(constraints_for(torch))}).", ""]
+                   f"Install: {install_s:.0f} s (constraints: {'; '.join(constraints_for(torch, args.lowest))}).", ""]
         print(report[-3], flush=True)
 
         # 2. the unit tests
@@ -173,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
                    "MAML_LECTURE_THREADS": os.environ.get("MAML_LECTURE_THREADS", "1")}
         run_env.pop("MAML_LECTURE_STRICT_PINS", None)
         t = time.monotonic()
-        unit_xml = out / f"{torch}-unit.xml"
+        unit_xml = out / f"{label}-unit.xml"
         unit_rc = sh([python, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider", f"--junitxml={unit_xml}"],
                      log, env=run_env)
         unit_s = time.monotonic() - t
@@ -184,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         nb_rows: dict[str, dict] = {}
         for nb in notebooks:
             t = time.monotonic()
-            xml = out / f"{torch}-{nb.stem}.xml"
+            xml = out / f"{label}-{nb.stem}.xml"
             rc = sh([python, "-m", "pytest", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env",
                      "--nbval-cell-timeout", str(args.cell_timeout), f"--junitxml={xml}",
                      nb.relative_to(REPO)], log, env=run_env)
@@ -204,8 +225,8 @@ def main(argv: list[str] | None = None) -> int:
                 for f in r["failures"]]
     report += (["Failures:", ""] + failures if failures else ["No failures."]) + [""]
     report += [f"Result: {'PASS' if ok else 'FAIL'}; whole run {time.monotonic() - start:.0f} s "
-               f"(log: build/compat/{torch}.log)."]
-    (out / f"{torch}.md").write_text("\n".join(report) + "\n")
+               f"(log: build/compat/{label}.log)."]
+    (out / f"{label}.md").write_text("\n".join(report) + "\n")
     print("\n".join(report))
     return 0 if ok else 1
 
