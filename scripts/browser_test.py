@@ -5,14 +5,15 @@
     .venv/bin/python scripts/browser_test.py 00_setup 05_reptile   # some notebooks (name or path)
     .venv/bin/python scripts/browser_test.py --no-voila --keep
 
-For each notebook it does what a student does: opens it in JupyterLab, clears the outputs, runs
-Kernel > Restart Kernel and Run All Cells, and checks that every code cell ran (execution counts
-1, 2, 3, ...) and that no cell shows an error. Then it finds every interactive widget (each
-top-level widget view that has controls, in any cell: no list to keep up to date), moves one of
-its controls (a slider by the arrow keys; else a dropdown, toggle button, checkbox, text box or
-button) and checks that a figure (the hash of the image ``src``) or a readout changed, with no
-traceback. One screenshot per notebook goes to ``build/screenshots/``. Finally one notebook
-with a slider is opened in Voilà (presentation mode, ``make present``) and its slider is moved.
+For each notebook it does what a student does: opens it in JupyterLab, clears the outputs, runs all
+cells on the notebook's fresh kernel (Run > Run All Cells; see ``wait_for_run`` for why not Restart
+Kernel and Run All), and checks that every code cell ran (execution counts 1, 2, 3, ...) and that
+no cell shows an error. Then it finds every interactive widget (each top-level widget view that has
+controls, in any cell: no list to keep up to date), moves one of its controls (a slider by the
+arrow keys; else a dropdown, toggle button, checkbox, text box or button) and checks that a figure
+(the hash of the image ``src``) or a readout changed, with no traceback. One screenshot per
+notebook goes to ``build/screenshots/``. Finally one notebook with a slider is opened in Voilà
+(presentation mode, ``make present``) and its slider is moved.
 
 Nothing in the repository is executed or saved: the notebooks are copied to a temporary
 folder (the package finds ``checkpoints/`` relative to its own source, so a copy of
@@ -305,18 +306,88 @@ def restart_kernel(page) -> None:
     page.locator(".jp-Dialog .jp-mod-accept").first.click(timeout=30_000)
 
 
-def wait_idle(page, timeout: float, stable: float = 1.0) -> None:
-    """Until no cell is queued or running and the kernel is idle, twice ``stable`` s apart."""
-    deadline, seen = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        idle = "[*]:" not in prompts(page) and kernel_status(page) == "idle"
-        if idle and seen is not None and time.monotonic() - seen >= stable:
+def run_all(page, args, tries: int = 3, start_timeout: float = 30) -> None:
+    """Edit > Clear Outputs of All Cells, then Run > Run All Cells, until a cell is queued or done.
+
+    After clearing, every prompt reads "[ ]:", so stale outputs cannot satisfy the wait. A Run All
+    given while JupyterLab is still setting up the notebook's kernel session can pass over every
+    cell without queueing one (seen once in seven runs on a busy machine: the selection moved to
+    the last cell, every prompt stayed "[ ]:", the kernel idle). Nothing has run then, so Run All
+    is simply given again, up to ``tries`` times, ``start_timeout`` s apart.
+    """
+    started = (f"() => [...document.querySelectorAll('{PANEL} .jp-CodeCell .jp-InputPrompt')]"
+               ".some(e => /^\\[(\\*|\\d+)\\]:$/.test(e.textContent.trim()))")
+    for attempt in range(1, tries + 1):
+        menu(page, "Edit", "Clear Outputs of All Cells")
+        menu(page, "Run", "Run All Cells")
+        try:
+            page.wait_for_function(started, timeout=start_timeout * 1000)
             return
-        seen = (seen or time.monotonic()) if idle else None
-        time.sleep(0.25)
-    running = [i for i, p in enumerate(prompts(page)) if p == "[*]:"]
+        except Exception as err:  # Playwright's TimeoutError
+            if "Timeout" not in str(err):
+                raise
+            print(f"  Run All queued no cell in {start_timeout:.0f} s (kernel {kernel_status(page)!r}); "
+                  f"{'again' if attempt < tries else 'giving up'}", flush=True)
+    raise BrowserTestError(f"Run All Cells queued no cell, {tries} times {start_timeout:.0f} s apart "
+                           f"(kernel {kernel_status(page)!r})")
+
+
+def rerun_all(page, args) -> None:
+    """The way out of a kernel that holds the queued cells back: restart it, wait until it is
+    idle and its new connection has settled, then run all cells again."""
+    restart_kernel(page)
+    wait_for_kernel(lambda: kernel_status(page), lambda: restart_kernel(page), args.kernel_timeout,
+                    args.kernel_timeout / 3)
+    time.sleep(2)
+    run_all(page, args)
+
+
+# States in which JupyterLab holds the queued cells back until the kernel answers.
+WAITING_STATES = ("starting", "restarting", "unknown", "")
+
+
+def wait_for_run(prompts: Callable[[], list[str]], status: Callable[[], str], rerun: Callable[[], None],
+                 timeout: float, stall: float, stable: float = 1.0, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> bool:
+    """Until no code cell is queued or running and the kernel is idle, twice ``stable`` s apart;
+    True if it took a second run.
+
+    Why the test runs all cells on the fresh kernel instead of Kernel > Restart Kernel and Run All:
+    a restart makes JupyterLab replace its kernel connection, and on a busy machine a message sent
+    in that moment goes to the connection being replaced and is lost (the server logs "Replacing
+    stale connection" and a ``struct.error`` for it). When the lost message was the kernel info
+    request, JupyterLab shows the kernel "unknown" or "starting" for good and never sends the
+    queued cells; Kernel > Reconnect to Kernel did not bring it back. Should a kernel still hold
+    queued cells back after ``stall`` s, ``rerun()`` (restart, wait, run all again) is tried once;
+    the error after that, or after ``timeout`` s, names the kernel's state and the queued cells.
+    """
+    start = clock()
+    seen_idle = waiting_since = None
+    reran = False
+    while clock() - start < timeout:
+        now, cells = status(), prompts()
+        queued = "[*]:" in cells
+        if not queued and now == "idle":
+            if seen_idle is not None and clock() - seen_idle >= stable:
+                return reran
+            seen_idle = seen_idle if seen_idle is not None else clock()
+        else:
+            seen_idle = None
+        if queued and now in WAITING_STATES:
+            waiting_since = waiting_since if waiting_since is not None else clock()
+            if clock() - waiting_since >= stall:
+                if reran:
+                    raise BrowserTestError(f"the kernel is still {now or 'unknown'!r} with code cells queued "
+                                           f"{clock() - waiting_since:.0f} s after a restart and a second run "
+                                           "(its messages are lost: see the JupyterLab log below)")
+                rerun()
+                reran, waiting_since = True, None
+        else:
+            waiting_since = None
+        sleep(0.25)
+    running = [i for i, p in enumerate(prompts()) if p == "[*]:"]
     raise BrowserTestError(f"still running after {timeout:.0f} s (code cells running or queued: {running[:5]}, "
-                           f"kernel {kernel_status(page)!r})")
+                           f"kernel {status()!r})")
 
 
 # Why the saved notebook is read from disk, never through JupyterLab's contents API while it saves:
@@ -582,18 +653,15 @@ def run_lab_notebook(context, base: str, folder: Path, name: str, index: int, ar
         result.open_s = time.monotonic() - t0
 
         t1 = time.monotonic()
-        step = "Restart Kernel and Run All Cells"
-        menu(page, "Edit", "Clear Outputs of All Cells")
-        menu(page, "Kernel", "Restart Kernel and Run All Cells")
-        page.locator(".jp-Dialog .jp-mod-accept").first.click(timeout=30_000)
-        # The run has started once a cell is queued or done (all prompts were "[ ]:" after clearing).
-        step = "waiting for Run All to start after the kernel restart"
-        page.wait_for_function(
-            f"() => [...document.querySelectorAll('{PANEL} .jp-CodeCell .jp-InputPrompt')]"
-            ".some(e => /^\\[(\\*|\\d+)\\]:$/.test(e.textContent.trim()))",
-            timeout=args.kernel_timeout * 1000)
+        # Run All on the kernel that just started for this notebook (execution counts start at 1):
+        # no Restart Kernel and Run All, whose reconnect loses messages on a busy machine
+        # (see wait_for_run).
+        step = "Run All Cells"
+        run_all(page, args)
         step = "running all cells"
-        wait_idle(page, args.run_timeout)
+        if wait_for_run(lambda: prompts(page), lambda: kernel_status(page), lambda: rerun_all(page, args),
+                        args.run_timeout, args.stall_timeout):
+            print(f"  {name}: the kernel held the queued cells back; restarted it and ran all again", flush=True)
         result.run_s = time.monotonic() - t1
         step = "saving the notebook copy and reading it back"
         saved = save_and_read(page, folder / name)
@@ -739,6 +807,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds for Run All of one notebook (default 600: the budget is 90)")
     parser.add_argument("--kernel-timeout", type=float, default=300,
                         help="seconds for a kernel to start (default 300); one restart after a third of it")
+    parser.add_argument("--stall-timeout", type=float, default=60,
+                        help="seconds a kernel may hold queued cells back ('starting', 'unknown') before "
+                             "it is restarted and the cells run again")
     parser.add_argument("--change-timeout", type=float, default=30,
                         help="seconds to wait for an output to change after moving a control")
     parser.add_argument("--notebook-dir", type=Path, default=NOTEBOOK_DIR,

@@ -66,6 +66,50 @@ def test_kernel_that_never_starts_names_its_state(bt):
     assert len(restarts) == 1
 
 
+def test_run_all_finishes_without_a_second_run(bt):
+    clock, reconnects = Clock(), []
+    done = lambda: clock() > 200  # noqa: E731  (busy for 200 s: a long run, not a stuck one)
+    assert bt.wait_for_run(lambda: ["[1]:", "[2]:"] if done() else ["[1]:", "[*]:"],
+                           lambda: "idle" if done() else "busy", lambda: reconnects.append(clock()), 600, 60,
+                           clock=clock, sleep=clock.sleep) is False
+    assert reconnects == [] and 201 <= clock() < 203
+
+
+def test_kernel_that_holds_queued_cells_back_is_rerun_once(bt):
+    """Under load a message can go to a kernel connection being replaced and be lost; JupyterLab
+    then shows the kernel "unknown" or "starting" and holds the queued cells: restart, run again."""
+    clock, reconnects = Clock(), []
+
+    def status():
+        if not reconnects:
+            return "starting"
+        return "idle" if clock() > reconnects[0] + 10 else "busy"
+
+    def prompts():
+        return ["[1]:", "[2]:"] if reconnects and clock() > reconnects[0] + 10 else ["[*]:", "[*]:"]
+
+    assert bt.wait_for_run(prompts, status, lambda: reconnects.append(clock()), 600, 60,
+                           clock=clock, sleep=clock.sleep) is True
+    assert len(reconnects) == 1 and 60 <= reconnects[0] < 61
+
+
+def test_kernel_still_stuck_after_a_second_run_names_its_state(bt):
+    clock, reconnects = Clock(), []
+    with pytest.raises(bt.BrowserTestError, match=r"still 'unknown' with code cells queued 60 s after a restart "
+                                                   r"and a second run"):
+        bt.wait_for_run(lambda: ["[*]:"], lambda: "unknown", lambda: reconnects.append(clock()), 600, 60,
+                        clock=clock, sleep=clock.sleep)
+    assert len(reconnects) == 1
+
+
+def test_run_all_that_never_ends_says_what_is_queued(bt):
+    clock = Clock()
+    with pytest.raises(bt.BrowserTestError, match=r"still running after 600 s \(code cells running or queued: "
+                                                   r"\[1\], kernel 'busy'\)"):
+        bt.wait_for_run(lambda: ["[1]:", "[*]:"], lambda: "busy", lambda: None, 600, 60, clock=clock,
+                        sleep=clock.sleep)
+
+
 def write_notebook(path, cells: int) -> None:
     path.write_text(json.dumps({"cells": [{"cell_type": "code", "source": str(i)} for i in range(cells)]}))
 
