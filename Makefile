@@ -7,6 +7,7 @@
 # For a class and for CI:
 #   make test-browser  every notebook in JupyterLab in headless Chromium, widgets moved; then Voila
 #   make present       the notebooks as apps (Voila) for a class
+#   make slides        JupyterLab with RISE: open a notebook, press Alt+R (or the toolbar's slides button)
 #   make html          static HTML of the stored outputs in build/html/ with an index page
 #   make results       evaluate the committed checkpoints -> results/RESULTS.md (no training)
 #   make reproduce     retrain every model from scratch (GPU when present), then make results
@@ -37,8 +38,10 @@ NBVAL_ARGS := --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.c
 # JupyterLab refuses to run as root unless told to (containers, Colab-like machines).
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 
-# The browser extra (Playwright, Voila) is installed only by the targets that need it.
+# The browser extra (Playwright, Voila) and the slides extra (RISE) are installed only by the
+# targets that need them; the browser test presents one notebook as slides.
 BROWSER_STAMP := $(VENV)/.installed-browser
+SLIDES_STAMP := $(VENV)/.installed-slides
 # The system Chromium; Playwright never downloads a browser. `make test-browser CHROMIUM=...`
 # points at another Chromium or Chrome; BROWSER_ARGS passes options (see scripts/browser_test.py -h).
 CHROMIUM ?= /usr/bin/chromium
@@ -53,7 +56,7 @@ MODELS ?=
 JOBS ?= 1
 RESULTS_ARGS ?=
 
-.PHONY: lab test test-install test-perturbed compat notebooks venv test-browser chromium present html results reproduce
+.PHONY: lab test test-install test-perturbed compat notebooks venv test-browser chromium present slides html results reproduce
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(LAB_ARGS)
@@ -103,6 +106,11 @@ chromium:
 present: $(BROWSER_STAMP)
 	$(BIN)/voila notebooks $(PRESENT_ARGS)
 
+# Slides offline: RISE bundles reveal.js; each notebook's metadata picks a theme without CDN fonts.
+slides: $(SLIDES_STAMP)
+	@echo "Open a notebook, then press Alt+R (or the toolbar button 'Render as Reveal Slideshow')."
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(LAB_ARGS)
+
 html: $(STAMP)
 	$(BIN)/python scripts/build_html.py
 
@@ -114,7 +122,11 @@ reproduce: $(STAMP)
 	$(MAKE) results
 
 $(BROWSER_STAMP): $(STAMP)
-	$(PIP_INSTALL) -e '.[test,browser]'
+	$(PIP_INSTALL) -e '.[test,browser,slides]'
+	@touch $@ $(SLIDES_STAMP)
+
+$(SLIDES_STAMP): $(STAMP)
+	$(PIP_INSTALL) -e '.[test,slides]'
 	@touch $@
 
 # The install is a file target: it reruns only when pyproject.toml or constraints.txt changes.

@@ -12,8 +12,11 @@ no cell shows an error. Then it finds every interactive widget (each top-level w
 controls, in any cell: no list to keep up to date), moves one of its controls (a slider by the
 arrow keys; else a dropdown, toggle button, checkbox, text box or button) and checks that a figure
 (the hash of the image ``src``) or a readout changed, with no traceback. One screenshot per
-notebook goes to ``build/screenshots/``. Finally one notebook with a slider is opened in Voilà
-(presentation mode, ``make present``) and its slider is moved.
+notebook goes to ``build/screenshots/``. Then one notebook is presented as slides (RISE, ``make
+slides``): its toolbar button opens the reveal.js preview, the space bar steps through three
+slides, each must differ from the one before, and nothing may be requested from outside the
+machine. Finally one notebook with a slider is opened in Voilà (presentation mode, ``make
+present``) and its slider is moved.
 
 Nothing in the repository is executed or saved: the notebooks are copied to a temporary
 folder (the package finds ``checkpoints/`` relative to its own source, so a copy of
@@ -705,6 +708,77 @@ def run_lab_notebook(context, base: str, folder: Path, name: str, index: int, ar
     return result
 
 
+# The slide on screen in a RISE (reveal.js) presentation: its position and the start of its text.
+SLIDE_JS = """() => { const shown = [...document.querySelectorAll('.reveal .slides section.present')];
+  if (!shown.length) return null;
+  const inner = shown[shown.length - 1];
+  return {hash: location.hash, text: inner.innerText.trim().slice(0, 60)}; }"""
+SLIDE_STEPS = 3  # slides stepped through after the first
+
+
+def is_local(url: str) -> bool:
+    """True for the test's own servers and for data/blob URLs; anything else would leave the machine."""
+    return url.startswith(("http://127.0.0.1", "http://localhost", "ws://127.0.0.1", "data:", "blob:", "about:"))
+
+
+def run_slides(context, base: str, name: str, args) -> NotebookResult:
+    """Present ``name`` as slides the way an instructor does: open it in JupyterLab, press the
+    toolbar's RISE button (a reveal.js preview inside JupyterLab), step through SLIDE_STEPS slides
+    with the space bar, and check that each step shows another slide and that the presentation
+    asked for nothing outside the machine (RISE bundles reveal.js; a theme with web fonts would
+    fetch them from a CDN)."""
+    result = NotebookResult(f"slides: {name}")
+    t0 = time.monotonic()
+    page = context.new_page()
+    outside: list[str] = []
+    page.on("request", lambda request: None if is_local(request.url) else outside.append(request.url))
+    step = "opening the notebook in JupyterLab"
+    try:
+        page.goto(f"{base}/lab/workspaces/browser-test-slides/tree/{name}?reset")
+        page.locator(PANEL).first.wait_for(timeout=90_000)
+        step = "pressing the RISE slideshow button (is jupyterlab-rise installed? pip install -e '.[slides]')"
+        page.locator(f'{PANEL} .jp-NotebookPanel-toolbar [data-command="RISE:preview"]').first.click(timeout=30_000)
+        step = "waiting for the first slide"
+        # A frame locator, not page.frames: Playwright's sync API updates that list only while it is
+        # called, so a loop polling it never sees the frame navigate to /rise/.
+        slides = page.frame_locator("iframe[src*='/rise/']").first
+        slides.locator(".reveal .slides section.present").first.wait_for(timeout=args.run_timeout * 1000)
+        current = lambda: slides.locator("body").evaluate(SLIDE_JS)  # noqa: E731
+        shown = [current()]
+        result.run_s = time.monotonic() - t0
+        for i in range(1, SLIDE_STEPS + 1):
+            step = f"stepping to slide {i + 1} with the space bar"
+            slides.locator(".reveal").first.press("Space")
+            moved = time.monotonic()
+            while time.monotonic() < moved + args.change_timeout and current() == shown[-1]:
+                page.wait_for_timeout(200)
+            now = current()
+            if now == shown[-1]:
+                raise BrowserTestError(f"the slide did not change in {args.change_timeout:.0f} s "
+                                       f"(still {now['hash']}: {now['text']!r})")
+            shown.append(now)
+        print("  slides shown: " + "; ".join(f"{s['hash']} {(s['text'].splitlines() or [''])[0][:40]!r}" for s in shown),
+              flush=True)
+        result.cells = len(shown)
+        result.screenshot = screenshot(page, f"slides-{Path(name).stem}")
+        if outside:
+            result.errors.append(f"the slides requested {len(outside)} URL(s) outside the machine (a CDN?): "
+                                 f"{sorted(set(outside))[:5]}")
+    except BrowserTestError as err:
+        result.errors.append(f"{step}: {err}")
+    except Exception as err:
+        result.errors.append(failure_message(step, err))
+    finally:
+        if not result.ok:
+            try:
+                result.screenshot = screenshot(page, f"slides-{Path(name).stem}-FAILED")
+            except Exception:
+                pass
+        page.close()
+        result.total_s = time.monotonic() - t0
+    return result
+
+
 def run_voila_notebook(context, base: str, name: str, args) -> NotebookResult:
     """Presentation mode: the notebook rendered by Voilà; move its first slider."""
     result = NotebookResult(f"voila: {name}")
@@ -799,6 +873,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", help="notebook names or paths (default: every notebook)")
     parser.add_argument("--no-voila", action="store_true", help="skip the Voilà (presentation mode) check")
+    parser.add_argument("--no-slides", action="store_true", help="skip presenting a notebook as RISE slides")
+    parser.add_argument("--slides", metavar="NOTEBOOK", help="the notebook to present as slides "
+                        "(default: the first one tested)")
     parser.add_argument("--voila", metavar="NOTEBOOK", help="the notebook to open in Voilà (default: the first "
                         "whose slider redrew a figure)")
     parser.add_argument("--device", default=os.environ.get("MAML_LECTURE_DEVICE", "cpu"),
@@ -819,6 +896,8 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.monotonic()
     notebooks = select_notebooks(args.notebooks, args.notebook_dir.resolve())
+    slides_name = (select_notebooks([args.slides], args.notebook_dir.resolve())[0].name if args.slides
+                   else notebooks[0].name)
     if not Path(CHROMIUM).exists():
         print(f"error: no Chromium at {CHROMIUM}. Install Debian's (apt-get install chromium; `make test-browser` "
               "does it as root) or point $CHROMIUM at a Chromium or Chrome binary.", file=sys.stderr)
@@ -852,6 +931,10 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(r)
                 print(f"  {r.name}: {'pass' if r.ok else 'FAIL'} in {r.total_s:.1f} s "
                       f"(run all {r.run_s:.1f} s, {len(r.widgets)} widgets {r.widgets_s:.1f} s)", flush=True)
+            if not args.no_slides:
+                r = run_slides(context, lab.base, slides_name, args)
+                results.append(r)
+                print(f"  {r.name}: {'pass' if r.ok else 'FAIL'} in {r.total_s:.1f} s", flush=True)
             lab.stop()
             if not args.no_voila:
                 name = choose_voila_notebook(results, args.voila)
