@@ -146,6 +146,11 @@ class BrowserTestError(Exception):
     """A failure with a message that names the notebook and the widget."""
 
 
+class RunIncomplete(BrowserTestError):
+    """Run All did not run every cell, and no cell raised: the kernel session went wrong, not the
+    notebook. The test starts the notebook over once, with a fresh kernel."""
+
+
 @dataclass
 class WidgetResult:
     index: int
@@ -278,8 +283,11 @@ def prepare_sandbox(root: Path, device: str, folder: Path = NOTEBOOK_DIR) -> tup
 
 
 def lab_args(notebooks: Path) -> list[str]:
+    # No token and no XSRF check: the server listens on 127.0.0.1 only, for this test, and the test
+    # shuts a notebook's kernel down through the sessions API (shut_down_kernels).
     args = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", "--port={port}",
-            "--IdentityProvider.token=", "--ServerApp.password=", f"--ServerApp.root_dir={notebooks}"]
+            "--IdentityProvider.token=", "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True",
+            f"--ServerApp.root_dir={notebooks}"]
     return args + (["--allow-root"] if os.geteuid() == 0 else [])
 
 
@@ -335,56 +343,51 @@ def run_all(page, args, tries: int = 3, start_timeout: float = 30) -> None:
                            f"(kernel {kernel_status(page)!r})")
 
 
-def rerun_all(page, args) -> None:
-    """The way out of a kernel that holds the queued cells back: restart it, wait until it is
-    idle and its new connection has settled, then run all cells again."""
-    restart_kernel(page)
-    wait_for_kernel(lambda: kernel_status(page), lambda: restart_kernel(page), args.kernel_timeout,
-                    args.kernel_timeout / 3)
-    time.sleep(2)
-    run_all(page, args)
+def shut_down_kernels(base: str, name: str) -> int:
+    """Shut down the kernel of every session of notebook ``name`` (the sessions API; the notebook
+    itself is not touched). Returns how many."""
+    with urllib.request.urlopen(f"{base}/api/sessions", timeout=30) as response:
+        sessions = [s for s in json.load(response) if s.get("path") == name]
+    for session in sessions:
+        request = urllib.request.Request(f"{base}/api/sessions/{session['id']}", method="DELETE")
+        urllib.request.urlopen(request, timeout=60).close()
+    return len(sessions)
 
 
 # States in which JupyterLab holds the queued cells back until the kernel answers.
 WAITING_STATES = ("starting", "restarting", "unknown", "")
 
 
-def wait_for_run(prompts: Callable[[], list[str]], status: Callable[[], str], rerun: Callable[[], None],
-                 timeout: float, stall: float, stable: float = 1.0, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> bool:
-    """Until no code cell is queued or running and the kernel is idle, twice ``stable`` s apart;
-    True if it took a second run.
+def wait_for_run(prompts: Callable[[], list[str]], status: Callable[[], str], timeout: float, stall: float,
+                 stable: float = 1.0, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+    """Until no code cell is queued or running and the kernel is idle, twice ``stable`` s apart.
 
     Why the test runs all cells on the fresh kernel instead of Kernel > Restart Kernel and Run All:
     a restart makes JupyterLab replace its kernel connection, and on a busy machine a message sent
     in that moment goes to the connection being replaced and is lost (the server logs "Replacing
     stale connection" and a ``struct.error`` for it). When the lost message was the kernel info
     request, JupyterLab shows the kernel "unknown" or "starting" for good and never sends the
-    queued cells; Kernel > Reconnect to Kernel did not bring it back. Should a kernel still hold
-    queued cells back after ``stall`` s, ``rerun()`` (restart, wait, run all again) is tried once;
-    the error after that, or after ``timeout`` s, names the kernel's state and the queued cells.
+    queued cells; Kernel > Reconnect to Kernel did not bring it back. A kernel that still holds
+    queued cells back after ``stall`` s raises RunIncomplete (the caller starts over with a fresh
+    kernel); after ``timeout`` s the error names the kernel's state and the cells still queued.
     """
     start = clock()
     seen_idle = waiting_since = None
-    reran = False
     while clock() - start < timeout:
         now, cells = status(), prompts()
         queued = "[*]:" in cells
         if not queued and now == "idle":
             if seen_idle is not None and clock() - seen_idle >= stable:
-                return reran
+                return
             seen_idle = seen_idle if seen_idle is not None else clock()
         else:
             seen_idle = None
         if queued and now in WAITING_STATES:
             waiting_since = waiting_since if waiting_since is not None else clock()
             if clock() - waiting_since >= stall:
-                if reran:
-                    raise BrowserTestError(f"the kernel is still {now or 'unknown'!r} with code cells queued "
-                                           f"{clock() - waiting_since:.0f} s after a restart and a second run "
-                                           "(its messages are lost: see the JupyterLab log below)")
-                rerun()
-                reran, waiting_since = True, None
+                raise RunIncomplete(f"the kernel stayed {now or 'unknown'!r} for {stall:.0f} s with code cells "
+                                    "queued (its messages are lost: see the JupyterLab log below)")
         else:
             waiting_since = None
         sleep(0.25)
@@ -482,6 +485,18 @@ def check_cells(saved: dict | None, page) -> tuple[int, list[str]]:
             if broken in text:
                 problems.append(f"code cell {i}: {broken!r} (a widget or output did not render)")
     return len(cells), problems
+
+
+def not_run(saved: dict | None) -> list[int]:
+    """Code cells (indices among the code cells) that Run All left unrun although no cell raised:
+    then the kernel session went wrong, not the notebook. Empty when a cell raised (Run All stops
+    there, and that is the notebook's failure) or when the notebook could not be saved."""
+    if saved is None:
+        return []
+    code = [c for c in saved["cells"] if c["cell_type"] == "code"]
+    if any(out.get("output_type") == "error" for c in code for out in c.get("outputs", [])):
+        return []
+    return [i for i, c in enumerate(code) if "".join(c["source"]).strip() and c.get("execution_count") is None]
 
 
 def snapshot(page, root: str) -> dict:
@@ -644,8 +659,13 @@ def run_lab_notebook(context, base: str, folder: Path, name: str, index: int, ar
     t0 = time.monotonic()
     page = context.new_page()
     step = "opening the notebook in JupyterLab"  # named in any failure message
-    try:
-        page.goto(f"{base}/lab/workspaces/browser-test-{index}/tree/{name}?reset")
+
+    def open_and_run(page, workspace: str) -> dict | None:
+        """Open the notebook, Run All, wait, save; the saved notebook (None if it did not save)."""
+        nonlocal step
+        t = time.monotonic()
+        step = "opening the notebook in JupyterLab"
+        page.goto(f"{base}/lab/workspaces/{workspace}/tree/{name}?reset")
         page.locator(PANEL).first.wait_for(timeout=90_000)
         page.locator(f"{PANEL} .jp-Notebook-ExecutionIndicator").first.wait_for(timeout=30_000)
         # Restarting a kernel that is still starting can leave it "starting" for good: wait first.
@@ -653,21 +673,33 @@ def run_lab_notebook(context, base: str, folder: Path, name: str, index: int, ar
         if wait_for_kernel(lambda: kernel_status(page), lambda: restart_kernel(page),
                            args.kernel_timeout, args.kernel_timeout / 3):
             print(f"  {name}: the kernel needed a restart to start", flush=True)
-        result.open_s = time.monotonic() - t0
-
-        t1 = time.monotonic()
+        result.open_s = time.monotonic() - t
+        t = time.monotonic()
         # Run All on the kernel that just started for this notebook (execution counts start at 1):
         # no Restart Kernel and Run All, whose reconnect loses messages on a busy machine
         # (see wait_for_run).
         step = "Run All Cells"
         run_all(page, args)
         step = "running all cells"
-        if wait_for_run(lambda: prompts(page), lambda: kernel_status(page), lambda: rerun_all(page, args),
-                        args.run_timeout, args.stall_timeout):
-            print(f"  {name}: the kernel held the queued cells back; restarted it and ran all again", flush=True)
-        result.run_s = time.monotonic() - t1
+        wait_for_run(lambda: prompts(page), lambda: kernel_status(page), args.run_timeout, args.stall_timeout)
+        result.run_s = time.monotonic() - t
         step = "saving the notebook copy and reading it back"
         saved = save_and_read(page, folder / name)
+        skipped = not_run(saved)
+        if skipped:
+            raise RunIncomplete(f"Run All left code cells {skipped[:8]} unrun and no cell raised")
+        return saved
+
+    try:
+        try:
+            saved = open_and_run(page, f"browser-test-{index}")
+        except RunIncomplete as err:
+            print(f"  {name}: {step}: {err}; starting over with a fresh kernel", flush=True)
+            screenshot(page, f"{stem}-incomplete")
+            page.close()
+            shut_down_kernels(base, name)
+            page = context.new_page()
+            saved = open_and_run(page, f"browser-test-{index}-again")
         result.cells, problems = check_cells(saved, page)
         result.errors += problems
         failing = [int(m[1]) for p in problems if (m := re.match(r"code cell (\d+)", p))]
