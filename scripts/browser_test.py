@@ -405,7 +405,7 @@ def wait_for_run(prompts: Callable[[], list[str]], status: Callable[[], str], ti
 # every later read answers 404. Polling that API while saving did exactly this (the larger the
 # notebook and the busier the machine, the wider the window; a loop of PUTs and GETs reproduced it
 # within a second). Reading the file itself changes nothing on disk, so it cannot race the save.
-SAVE_ERROR_JS = """() => [...document.querySelectorAll('.jp-Dialog')].map(d => d.innerText).join('\\n')"""
+DIALOG_TEXT_JS = """() => [...document.querySelectorAll('.jp-Dialog')].map(d => d.innerText).join('\\n')"""
 # The notebook's tab in the main area is marked dirty until the server has confirmed the save.
 DIRTY_JS = """() => { const tab = document.querySelector('#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current');
   return tab ? tab.classList.contains('jp-mod-dirty') : null; }"""
@@ -451,7 +451,7 @@ def save_and_read(page, path: Path, timeout: float = 60) -> dict | None:
             page.keyboard.press("Control+s")
         else:
             menu(page, "File", "Save Notebook")
-        saved = wait_for_save(path, before, lambda: page.evaluate(DIRTY_JS), lambda: page.evaluate(SAVE_ERROR_JS),
+        saved = wait_for_save(path, before, lambda: page.evaluate(DIRTY_JS), lambda: page.evaluate(DIALOG_TEXT_JS),
                               timeout / 2)
         if saved is not None:
             return saved
@@ -683,6 +683,8 @@ def run_lab_notebook(context, base: str, folder: Path, name: str, index: int, ar
         step = "running all cells"
         wait_for_run(lambda: prompts(page), lambda: kernel_status(page), args.run_timeout, args.stall_timeout)
         result.run_s = time.monotonic() - t
+        if "Select Kernel" in page.evaluate(DIALOG_TEXT_JS):  # it would block the save
+            raise RunIncomplete("JupyterLab asked to select a kernel during Run All")
         step = "saving the notebook copy and reading it back"
         saved = save_and_read(page, folder / name)
         skipped = not_run(saved)
