@@ -9,6 +9,8 @@ Also: the README lists every notebook there is.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -180,3 +182,33 @@ def test_readme_lists_every_notebook():
     readme = (REPO / "README.md").read_text()
     for path in sorted((REPO / "notebooks").glob("[0-9]*.ipynb")):
         assert path.name in readme, f"README.md does not mention {path.name}"
+
+
+# --- make compat and make test-install --------------------------------------------------------
+
+def make_dry_run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["make", "-n", *args], cwd=REPO, capture_output=True, text=True, timeout=60)
+
+
+def test_make_compat_needs_a_torch_and_runs_the_compat_script():
+    bare = subprocess.run(["make", "compat"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert bare.returncode != 0 and "name a torch release, e.g. make compat TORCH=2.15.0" in bare.stdout
+    run = make_dry_run("compat", "TORCH=2.15.0")
+    assert run.returncode == 0 and "scripts/compat.py --torch 2.15.0" in run.stdout
+
+
+def test_compat_refuses_a_torch_outside_the_range_before_installing(tmp_path):
+    script = REPO / "scripts" / "compat.py"
+    for torch, message in (("1.13.1", "outside pyproject.toml's range >=2.0.1,<3"),
+                           ("3.0.0", "outside pyproject.toml's range"), ("2.x", "is not a release number")):
+        run = subprocess.run([sys.executable, str(script), "--torch", torch], cwd=tmp_path, capture_output=True,
+                             text=True, timeout=60)
+        assert run.returncode != 0 and message in run.stderr, (torch, run.stderr)
+    assert not list(REPO.glob(".venv-compat-1.13.1")) and not list(REPO.glob(".venv-compat-2.x"))
+
+
+def test_make_test_install_runs_the_install_test():
+    makefile = (REPO / "Makefile").read_text()
+    recipe = makefile.split("\ntest-install:", 1)[1].split("\n\n", 1)[0]
+    assert "MAML_LECTURE_INSTALL_TEST=1" in recipe and "tests/test_install.py" in recipe
+    assert "make test-install" in (REPO / ".ci" / "run").read_text()

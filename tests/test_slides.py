@@ -125,3 +125,13 @@ def test_browser_test_counts_only_requests_outside_the_machine():
         assert bt.is_local(url), url
     for url in ("https://fonts.googleapis.com/css?family=Lato", "https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/MathJax.js"):
         assert not bt.is_local(url), url
+
+
+def test_make_slides_installs_the_extra_and_starts_jupyterlab():
+    makefile = (REPO / "Makefile").read_text()
+    recipe = makefile.split("\nslides: $(SLIDES_STAMP)", 1)[1].split("\n\n", 1)[0]
+    assert "jupyter lab --ServerApp.root_dir=notebooks" in recipe
+    stamp = makefile.split("\n$(SLIDES_STAMP): $(STAMP)", 1)[1].split("\n\n", 1)[0]
+    assert "$(PIP_INSTALL) -e '.[test,slides]'" in stamp
+    browser = makefile.split("\n$(BROWSER_STAMP): $(STAMP)", 1)[1].split("\n\n", 1)[0]
+    assert "slides" in browser, "make test-browser presents a notebook as slides: it needs the slides extra"
