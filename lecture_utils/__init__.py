@@ -21,6 +21,7 @@ line of the notes to a notebook cell and a function here).
 - ``checkpoints``  ``CheckpointStore``: where checkpoints live, atomic saves, the manifest and its lock
 - ``retrain``      the command line that retrains models (``python -m lecture_utils.retrain``)
 - ``files``        atomic writes and file checksums
+- ``versions``     the tested versions (constraints.txt) that 00_setup compares with the kernel's
 - ``notebook_setup`` the one ``setup()`` call at the top of every notebook
 - ``plots``, ``widgets``, ``exercises``  figures, interactive controls, the exercises' self-checks
 """

@@ -5,14 +5,18 @@
     .venv/bin/python scripts/browser_test.py 00_setup 05_reptile   # some notebooks (name or path)
     .venv/bin/python scripts/browser_test.py --no-voila --keep
 
-For each notebook it does what a student does: opens it in JupyterLab, clears the outputs, runs
-Kernel > Restart Kernel and Run All Cells, and checks that every code cell ran (execution counts
-1, 2, 3, ...) and that no cell shows an error. Then it finds every interactive widget (each
-top-level widget view that has controls, in any cell: no list to keep up to date), moves one of
-its controls (a slider by the arrow keys; else a dropdown, toggle button, checkbox, text box or
-button) and checks that a figure (the hash of the image ``src``) or a readout changed, with no
-traceback. One screenshot per notebook goes to ``build/screenshots/``. Finally one notebook
-with a slider is opened in Voilà (presentation mode, ``make present``) and its slider is moved.
+For each notebook it does what a student does: opens it in JupyterLab, clears the outputs, runs all
+cells on the notebook's fresh kernel (Run > Run All Cells; see ``wait_for_run`` for why not Restart
+Kernel and Run All), and checks that every code cell ran (execution counts 1, 2, 3, ...) and that
+no cell shows an error. Then it finds every interactive widget (each top-level widget view that has
+controls, in any cell: no list to keep up to date), moves one of its controls (a slider by the
+arrow keys; else a dropdown, toggle button, checkbox, text box or button) and checks that a figure
+(the hash of the image ``src``) or a readout changed, with no traceback. One screenshot per
+notebook goes to ``build/screenshots/``. Then one notebook is presented as slides (RISE, ``make
+slides``): its toolbar button opens the reveal.js preview, the space bar steps through three
+slides, each must differ from the one before, and nothing may be requested from outside the
+machine. Finally one notebook with a slider is opened in Voilà (presentation mode, ``make
+present``) and its slider is moved.
 
 Nothing in the repository is executed or saved: the notebooks are copied to a temporary
 folder (the package finds ``checkpoints/`` relative to its own source, so a copy of
@@ -20,8 +24,9 @@ folder (the package finds ``checkpoints/`` relative to its own source, so a copy
 popup), and the repository's notebooks are checked unchanged at the end.
 
 On a busy machine (other processes on the cores) JupyterLab is slow, not broken: a kernel still
-not idle after a while is restarted once, reads of the notebook through JupyterLab's contents API
-are retried after an HTTP 5xx answer, and every failure message says what the test was doing.
+not idle after a while is restarted once, and every failure message says what the test was doing.
+The saved copy is read back from disk, never through JupyterLab's contents API while it saves: a
+read that lands mid-save makes jupyter_server move the notebook away (see ``wait_for_save``).
 
 Chromium is the system one (``/usr/bin/chromium`` or ``$CHROMIUM``); Playwright never downloads a
 browser. ``make test-browser`` installs both first. Kernels compute on the CPU
@@ -42,11 +47,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Callable
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"
@@ -142,6 +146,11 @@ class BrowserTestError(Exception):
     """A failure with a message that names the notebook and the widget."""
 
 
+class RunIncomplete(BrowserTestError):
+    """Run All did not run every cell, and no cell raised: the kernel session went wrong, not the
+    notebook. The test starts the notebook over once, with a fresh kernel."""
+
+
 @dataclass
 class WidgetResult:
     index: int
@@ -207,34 +216,7 @@ def tail(path: Path, lines: int = 25) -> str:
         return "(no log)"
 
 
-# --- a busy machine: retry what a loaded server fails now and then ---------------------------------
-
-T = TypeVar("T")
-RETRYABLE = (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError)
-
-
-def retry(action: Callable[[], T], what: str, tries: int = 6, first_delay: float = 0.5,
-          sleep: Callable[[float], None] = time.sleep) -> T:
-    """``action()``, tried again after an HTTP 5xx answer, a dropped connection, a timeout or a
-    cut-off reply, waiting 0.5, 1, 2, 4, 8 s in between; an HTTP 4xx answer is final. A loaded
-    JupyterLab server answers 500 now and then. The error names ``what`` and the last cause."""
-    delay, waited, cause = first_delay, 0.0, ""
-    for attempt in range(1, tries + 1):
-        try:
-            return action()
-        except urllib.error.HTTPError as err:
-            if err.code < 500:
-                raise BrowserTestError(f"{what}: HTTP {err.code} {err.reason}") from err
-            cause = f"HTTP {err.code} {err.reason}"
-        except RETRYABLE as err:
-            cause = f"{type(err).__name__}: {getattr(err, 'reason', None) or err}"
-        if attempt < tries:
-            sleep(delay)
-            waited += delay
-            delay *= 2
-    raise BrowserTestError(f"{what}: {cause}, on each of {tries} tries over {waited:.0f} s "
-                           "(the server is failing or the machine is overloaded: see the server log below)")
-
+# --- a busy machine ----------------------------------------------------------------------------
 
 def wait_for_kernel(status: Callable[[], str], restart: Callable[[], None], timeout: float,
                     restart_after: float, clock: Callable[[], float] = time.monotonic,
@@ -301,8 +283,11 @@ def prepare_sandbox(root: Path, device: str, folder: Path = NOTEBOOK_DIR) -> tup
 
 
 def lab_args(notebooks: Path) -> list[str]:
+    # No token and no XSRF check: the server listens on 127.0.0.1 only, for this test, and the test
+    # shuts a notebook's kernel down through the sessions API (shut_down_kernels).
     args = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", "--port={port}",
-            "--IdentityProvider.token=", "--ServerApp.password=", f"--ServerApp.root_dir={notebooks}"]
+            "--IdentityProvider.token=", "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True",
+            f"--ServerApp.root_dir={notebooks}"]
     return args + (["--allow-root"] if os.geteuid() == 0 else [])
 
 
@@ -332,43 +317,144 @@ def restart_kernel(page) -> None:
     page.locator(".jp-Dialog .jp-mod-accept").first.click(timeout=30_000)
 
 
-def wait_idle(page, timeout: float, stable: float = 1.0) -> None:
-    """Until no cell is queued or running and the kernel is idle, twice ``stable`` s apart."""
-    deadline, seen = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        idle = "[*]:" not in prompts(page) and kernel_status(page) == "idle"
-        if idle and seen is not None and time.monotonic() - seen >= stable:
+def run_all(page, args, tries: int = 3, start_timeout: float = 30) -> None:
+    """Edit > Clear Outputs of All Cells, then Run > Run All Cells, until a cell is queued or done.
+
+    After clearing, every prompt reads "[ ]:", so stale outputs cannot satisfy the wait. A Run All
+    given while JupyterLab is still setting up the notebook's kernel session can pass over every
+    cell without queueing one (seen once in seven runs on a busy machine: the selection moved to
+    the last cell, every prompt stayed "[ ]:", the kernel idle). Nothing has run then, so Run All
+    is simply given again, up to ``tries`` times, ``start_timeout`` s apart.
+    """
+    started = (f"() => [...document.querySelectorAll('{PANEL} .jp-CodeCell .jp-InputPrompt')]"
+               ".some(e => /^\\[(\\*|\\d+)\\]:$/.test(e.textContent.trim()))")
+    for attempt in range(1, tries + 1):
+        menu(page, "Edit", "Clear Outputs of All Cells")
+        menu(page, "Run", "Run All Cells")
+        try:
+            page.wait_for_function(started, timeout=start_timeout * 1000)
             return
-        seen = (seen or time.monotonic()) if idle else None
-        time.sleep(0.25)
-    running = [i for i, p in enumerate(prompts(page)) if p == "[*]:"]
+        except Exception as err:  # Playwright's TimeoutError
+            if "Timeout" not in str(err):
+                raise
+            print(f"  Run All queued no cell in {start_timeout:.0f} s (kernel {kernel_status(page)!r}); "
+                  f"{'again' if attempt < tries else 'giving up'}", flush=True)
+    raise BrowserTestError(f"Run All Cells queued no cell, {tries} times {start_timeout:.0f} s apart "
+                           f"(kernel {kernel_status(page)!r})")
+
+
+def shut_down_kernels(base: str, name: str) -> int:
+    """Shut down the kernel of every session of notebook ``name`` (the sessions API; the notebook
+    itself is not touched). Returns how many."""
+    with urllib.request.urlopen(f"{base}/api/sessions", timeout=30) as response:
+        sessions = [s for s in json.load(response) if s.get("path") == name]
+    for session in sessions:
+        request = urllib.request.Request(f"{base}/api/sessions/{session['id']}", method="DELETE")
+        urllib.request.urlopen(request, timeout=60).close()
+    return len(sessions)
+
+
+# States in which JupyterLab holds the queued cells back until the kernel answers.
+WAITING_STATES = ("starting", "restarting", "unknown", "")
+
+
+def wait_for_run(prompts: Callable[[], list[str]], status: Callable[[], str], timeout: float, stall: float,
+                 stable: float = 1.0, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+    """Until no code cell is queued or running and the kernel is idle, twice ``stable`` s apart.
+
+    Why the test runs all cells on the fresh kernel instead of Kernel > Restart Kernel and Run All:
+    a restart makes JupyterLab replace its kernel connection, and on a busy machine a message sent
+    in that moment goes to the connection being replaced and is lost (the server logs "Replacing
+    stale connection" and a ``struct.error`` for it). When the lost message was the kernel info
+    request, JupyterLab shows the kernel "unknown" or "starting" for good and never sends the
+    queued cells; Kernel > Reconnect to Kernel did not bring it back. A kernel that still holds
+    queued cells back after ``stall`` s raises RunIncomplete (the caller starts over with a fresh
+    kernel); after ``timeout`` s the error names the kernel's state and the cells still queued.
+    """
+    start = clock()
+    seen_idle = waiting_since = None
+    while clock() - start < timeout:
+        now, cells = status(), prompts()
+        queued = "[*]:" in cells
+        if not queued and now == "idle":
+            if seen_idle is not None and clock() - seen_idle >= stable:
+                return
+            seen_idle = seen_idle if seen_idle is not None else clock()
+        else:
+            seen_idle = None
+        if queued and now in WAITING_STATES:
+            waiting_since = waiting_since if waiting_since is not None else clock()
+            if clock() - waiting_since >= stall:
+                raise RunIncomplete(f"the kernel stayed {now or 'unknown'!r} for {stall:.0f} s with code cells "
+                                    "queued (its messages are lost: see the JupyterLab log below)")
+        else:
+            waiting_since = None
+        sleep(0.25)
+    running = [i for i, p in enumerate(prompts()) if p == "[*]:"]
     raise BrowserTestError(f"still running after {timeout:.0f} s (code cells running or queued: {running[:5]}, "
-                           f"kernel {kernel_status(page)!r})")
+                           f"kernel {status()!r})")
 
 
-def contents(base: str, name: str) -> dict:
-    def read() -> dict:
-        with urllib.request.urlopen(f"{base}/api/contents/{name}?content=1", timeout=30) as response:
-            return json.load(response)
+# Why the saved notebook is read from disk, never through JupyterLab's contents API while it saves:
+# jupyter_server saves a notebook "atomically" by copying it to ".~NAME", then truncating and
+# rewriting NAME in place. A GET /api/contents/NAME?content=1 that lands mid-write finds half a
+# notebook, takes it for a corrupt file, and "recovers": it moves NAME to NAME.invalid and renames
+# ".~NAME" back to NAME, while the saver removes ".~NAME" at the same moment. The notebook is gone:
+# the save answers HTTP 404 "No such file or directory: NAME" (JupyterLab's "File Save Error") and
+# every later read answers 404. Polling that API while saving did exactly this (the larger the
+# notebook and the busier the machine, the wider the window; a loop of PUTs and GETs reproduced it
+# within a second). Reading the file itself changes nothing on disk, so it cannot race the save.
+DIALOG_TEXT_JS = """() => [...document.querySelectorAll('.jp-Dialog')].map(d => d.innerText).join('\\n')"""
+# The notebook's tab in the main area is marked dirty until the server has confirmed the save.
+DIRTY_JS = """() => { const tab = document.querySelector('#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current');
+  return tab ? tab.classList.contains('jp-mod-dirty') : null; }"""
 
-    return retry(read, f"reading {name} through JupyterLab's contents API")
+
+def read_notebook_file(path: Path) -> dict | None:
+    """The notebook on disk as JSON, or None while it is missing or half written."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
 
 
-def save_and_read(page, base: str, name: str) -> dict | None:
-    """Save the (temporary copy of the) notebook and read it back; None if saving failed."""
+def wait_for_save(path: Path, before_ns: int, dirty: Callable[[], bool | None], dialog: Callable[[], str],
+                  timeout: float, clock: Callable[[], float] = time.monotonic,
+                  sleep: Callable[[float], None] = time.sleep) -> dict | None:
+    """The saved notebook once the file on disk is new and whole and JupyterLab no longer marks it
+    dirty (``dirty()``: None when the tab is not found); None after ``timeout`` s. A save error
+    dialog (``dialog()``: the text of any open dialog) raises, with its text."""
+    deadline = clock() + timeout
+    while clock() < deadline:
+        shown = dialog()
+        if "Save" in shown and "Error" in shown:
+            raise BrowserTestError(f"JupyterLab could not save the copy: {' '.join(shown.split())[:300]}")
+        try:
+            changed = path.stat().st_mtime_ns != before_ns
+        except OSError:
+            changed = False
+        if changed and dirty() is not True:
+            saved = read_notebook_file(path)
+            if saved is not None:
+                return saved
+        sleep(0.3)
+    return None
+
+
+def save_and_read(page, path: Path, timeout: float = 60) -> dict | None:
+    """Save the (temporary copy of the) notebook and read it back from disk; None if it did not save."""
     for attempt in ("keys", "menu"):
-        before = contents(base, name)["last_modified"]  # now: any earlier save must not count
+        before = path.stat().st_mtime_ns  # now: any earlier save must not count
         if attempt == "keys":
             page.locator(f"{PANEL} .jp-Notebook").first.click(position={"x": 5, "y": 5})
             page.keyboard.press("Control+s")
         else:
             menu(page, "File", "Save Notebook")
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            model = contents(base, name)
-            if model["last_modified"] != before:
-                return model["content"]
-            time.sleep(0.3)
+        saved = wait_for_save(path, before, lambda: page.evaluate(DIRTY_JS), lambda: page.evaluate(DIALOG_TEXT_JS),
+                              timeout / 2)
+        if saved is not None:
+            return saved
     return None
 
 
@@ -399,6 +485,18 @@ def check_cells(saved: dict | None, page) -> tuple[int, list[str]]:
             if broken in text:
                 problems.append(f"code cell {i}: {broken!r} (a widget or output did not render)")
     return len(cells), problems
+
+
+def not_run(saved: dict | None) -> list[int]:
+    """Code cells (indices among the code cells) that Run All left unrun although no cell raised:
+    then the kernel session went wrong, not the notebook. Empty when a cell raised (Run All stops
+    there, and that is the notebook's failure) or when the notebook could not be saved."""
+    if saved is None:
+        return []
+    code = [c for c in saved["cells"] if c["cell_type"] == "code"]
+    if any(out.get("output_type") == "error" for c in code for out in c.get("outputs", [])):
+        return []
+    return [i for i, c in enumerate(code) if "".join(c["source"]).strip() and c.get("execution_count") is None]
 
 
 def snapshot(page, root: str) -> dict:
@@ -554,14 +652,20 @@ def failure_message(step: str, err: Exception, kernel: Callable[[], str] | None 
     return text
 
 
-def run_lab_notebook(context, base: str, name: str, index: int, args) -> NotebookResult:
+def run_lab_notebook(context, base: str, folder: Path, name: str, index: int, args) -> NotebookResult:
+    """``name`` in JupyterLab at ``base``, whose root is ``folder`` (the temporary copies)."""
     result = NotebookResult(name)
     stem = Path(name).stem
     t0 = time.monotonic()
     page = context.new_page()
     step = "opening the notebook in JupyterLab"  # named in any failure message
-    try:
-        page.goto(f"{base}/lab/workspaces/browser-test-{index}/tree/{name}?reset")
+
+    def open_and_run(page, workspace: str) -> dict | None:
+        """Open the notebook, Run All, wait, save; the saved notebook (None if it did not save)."""
+        nonlocal step
+        t = time.monotonic()
+        step = "opening the notebook in JupyterLab"
+        page.goto(f"{base}/lab/workspaces/{workspace}/tree/{name}?reset")
         page.locator(PANEL).first.wait_for(timeout=90_000)
         page.locator(f"{PANEL} .jp-Notebook-ExecutionIndicator").first.wait_for(timeout=30_000)
         # Restarting a kernel that is still starting can leave it "starting" for good: wait first.
@@ -569,24 +673,35 @@ def run_lab_notebook(context, base: str, name: str, index: int, args) -> Noteboo
         if wait_for_kernel(lambda: kernel_status(page), lambda: restart_kernel(page),
                            args.kernel_timeout, args.kernel_timeout / 3):
             print(f"  {name}: the kernel needed a restart to start", flush=True)
-        result.open_s = time.monotonic() - t0
-
-        t1 = time.monotonic()
-        step = "Restart Kernel and Run All Cells"
-        menu(page, "Edit", "Clear Outputs of All Cells")
-        menu(page, "Kernel", "Restart Kernel and Run All Cells")
-        page.locator(".jp-Dialog .jp-mod-accept").first.click(timeout=30_000)
-        # The run has started once a cell is queued or done (all prompts were "[ ]:" after clearing).
-        step = "waiting for Run All to start after the kernel restart"
-        page.wait_for_function(
-            f"() => [...document.querySelectorAll('{PANEL} .jp-CodeCell .jp-InputPrompt')]"
-            ".some(e => /^\\[(\\*|\\d+)\\]:$/.test(e.textContent.trim()))",
-            timeout=args.kernel_timeout * 1000)
+        result.open_s = time.monotonic() - t
+        t = time.monotonic()
+        # Run All on the kernel that just started for this notebook (execution counts start at 1):
+        # no Restart Kernel and Run All, whose reconnect loses messages on a busy machine
+        # (see wait_for_run).
+        step = "Run All Cells"
+        run_all(page, args)
         step = "running all cells"
-        wait_idle(page, args.run_timeout)
-        result.run_s = time.monotonic() - t1
+        wait_for_run(lambda: prompts(page), lambda: kernel_status(page), args.run_timeout, args.stall_timeout)
+        result.run_s = time.monotonic() - t
+        if "Select Kernel" in page.evaluate(DIALOG_TEXT_JS):  # it would block the save
+            raise RunIncomplete("JupyterLab asked to select a kernel during Run All")
         step = "saving the notebook copy and reading it back"
-        saved = save_and_read(page, base, name)
+        saved = save_and_read(page, folder / name)
+        skipped = not_run(saved)
+        if skipped:
+            raise RunIncomplete(f"Run All left code cells {skipped[:8]} unrun and no cell raised")
+        return saved
+
+    try:
+        try:
+            saved = open_and_run(page, f"browser-test-{index}")
+        except RunIncomplete as err:
+            print(f"  {name}: {step}: {err}; starting over with a fresh kernel", flush=True)
+            screenshot(page, f"{stem}-incomplete")
+            page.close()
+            shut_down_kernels(base, name)
+            page = context.new_page()
+            saved = open_and_run(page, f"browser-test-{index}-again")
         result.cells, problems = check_cells(saved, page)
         result.errors += problems
         failing = [int(m[1]) for p in problems if (m := re.match(r"code cell (\d+)", p))]
@@ -620,6 +735,77 @@ def run_lab_notebook(context, base: str, name: str, index: int, args) -> Noteboo
                 target = (page.locator(f"{PANEL} .jp-CodeCell").nth(result.failed_cell)
                           if result.failed_cell is not None else None)
                 result.screenshot = screenshot(page, f"{stem}-FAILED", target)
+            except Exception:
+                pass
+        page.close()
+        result.total_s = time.monotonic() - t0
+    return result
+
+
+# The slide on screen in a RISE (reveal.js) presentation: its position and the start of its text.
+SLIDE_JS = """() => { const shown = [...document.querySelectorAll('.reveal .slides section.present')];
+  if (!shown.length) return null;
+  const inner = shown[shown.length - 1];
+  return {hash: location.hash, text: inner.innerText.trim().slice(0, 60)}; }"""
+SLIDE_STEPS = 3  # slides stepped through after the first
+
+
+def is_local(url: str) -> bool:
+    """True for the test's own servers and for data/blob URLs; anything else would leave the machine."""
+    return url.startswith(("http://127.0.0.1", "http://localhost", "ws://127.0.0.1", "data:", "blob:", "about:"))
+
+
+def run_slides(context, base: str, name: str, args) -> NotebookResult:
+    """Present ``name`` as slides the way an instructor does: open it in JupyterLab, press the
+    toolbar's RISE button (a reveal.js preview inside JupyterLab), step through SLIDE_STEPS slides
+    with the space bar, and check that each step shows another slide and that the presentation
+    asked for nothing outside the machine (RISE bundles reveal.js; a theme with web fonts would
+    fetch them from a CDN)."""
+    result = NotebookResult(f"slides: {name}")
+    t0 = time.monotonic()
+    page = context.new_page()
+    outside: list[str] = []
+    page.on("request", lambda request: None if is_local(request.url) else outside.append(request.url))
+    step = "opening the notebook in JupyterLab"
+    try:
+        page.goto(f"{base}/lab/workspaces/browser-test-slides/tree/{name}?reset")
+        page.locator(PANEL).first.wait_for(timeout=90_000)
+        step = "pressing the RISE slideshow button (is jupyterlab-rise installed? pip install -e '.[slides]')"
+        page.locator(f'{PANEL} .jp-NotebookPanel-toolbar [data-command="RISE:preview"]').first.click(timeout=30_000)
+        step = "waiting for the first slide"
+        # A frame locator, not page.frames: Playwright's sync API updates that list only while it is
+        # called, so a loop polling it never sees the frame navigate to /rise/.
+        slides = page.frame_locator("iframe[src*='/rise/']").first
+        slides.locator(".reveal .slides section.present").first.wait_for(timeout=args.run_timeout * 1000)
+        current = lambda: slides.locator("body").evaluate(SLIDE_JS)  # noqa: E731
+        shown = [current()]
+        result.run_s = time.monotonic() - t0
+        for i in range(1, SLIDE_STEPS + 1):
+            step = f"stepping to slide {i + 1} with the space bar"
+            slides.locator(".reveal").first.press("Space")
+            moved = time.monotonic()
+            while time.monotonic() < moved + args.change_timeout and current() == shown[-1]:
+                page.wait_for_timeout(200)
+            now = current()
+            if now == shown[-1]:
+                raise BrowserTestError(f"the slide did not change in {args.change_timeout:.0f} s "
+                                       f"(still {now['hash']}: {now['text']!r})")
+            shown.append(now)
+        print("  slides shown: " + "; ".join(f"{s['hash']} {(s['text'].splitlines() or [''])[0][:40]!r}" for s in shown),
+              flush=True)
+        result.cells = len(shown)
+        result.screenshot = screenshot(page, f"slides-{Path(name).stem}")
+        if outside:
+            result.errors.append(f"the slides requested {len(outside)} URL(s) outside the machine (a CDN?): "
+                                 f"{sorted(set(outside))[:5]}")
+    except BrowserTestError as err:
+        result.errors.append(f"{step}: {err}")
+    except Exception as err:
+        result.errors.append(failure_message(step, err))
+    finally:
+        if not result.ok:
+            try:
+                result.screenshot = screenshot(page, f"slides-{Path(name).stem}-FAILED")
             except Exception:
                 pass
         page.close()
@@ -721,6 +907,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", help="notebook names or paths (default: every notebook)")
     parser.add_argument("--no-voila", action="store_true", help="skip the Voilà (presentation mode) check")
+    parser.add_argument("--no-slides", action="store_true", help="skip presenting a notebook as RISE slides")
+    parser.add_argument("--slides", metavar="NOTEBOOK", help="the notebook to present as slides "
+                        "(default: the first one tested)")
     parser.add_argument("--voila", metavar="NOTEBOOK", help="the notebook to open in Voilà (default: the first "
                         "whose slider redrew a figure)")
     parser.add_argument("--device", default=os.environ.get("MAML_LECTURE_DEVICE", "cpu"),
@@ -729,6 +918,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds for Run All of one notebook (default 600: the budget is 90)")
     parser.add_argument("--kernel-timeout", type=float, default=300,
                         help="seconds for a kernel to start (default 300); one restart after a third of it")
+    parser.add_argument("--stall-timeout", type=float, default=60,
+                        help="seconds a kernel may hold queued cells back ('starting', 'unknown') before "
+                             "it is restarted and the cells run again")
     parser.add_argument("--change-timeout", type=float, default=30,
                         help="seconds to wait for an output to change after moving a control")
     parser.add_argument("--notebook-dir", type=Path, default=NOTEBOOK_DIR,
@@ -738,6 +930,8 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.monotonic()
     notebooks = select_notebooks(args.notebooks, args.notebook_dir.resolve())
+    slides_name = (select_notebooks([args.slides], args.notebook_dir.resolve())[0].name if args.slides
+                   else notebooks[0].name)
     if not Path(CHROMIUM).exists():
         print(f"error: no Chromium at {CHROMIUM}. Install Debian's (apt-get install chromium; `make test-browser` "
               "does it as root) or point $CHROMIUM at a Chromium or Chrome binary.", file=sys.stderr)
@@ -767,10 +961,14 @@ def main(argv: list[str] | None = None) -> int:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
             context = browser.new_context(viewport={"width": 1280, "height": 960})
             for i, path in enumerate(notebooks):
-                r = run_lab_notebook(context, lab.base, path.name, i, args)
+                r = run_lab_notebook(context, lab.base, copies, path.name, i, args)
                 results.append(r)
                 print(f"  {r.name}: {'pass' if r.ok else 'FAIL'} in {r.total_s:.1f} s "
                       f"(run all {r.run_s:.1f} s, {len(r.widgets)} widgets {r.widgets_s:.1f} s)", flush=True)
+            if not args.no_slides:
+                r = run_slides(context, lab.base, slides_name, args)
+                results.append(r)
+                print(f"  {r.name}: {'pass' if r.ok else 'FAIL'} in {r.total_s:.1f} s", flush=True)
             lab.stop()
             if not args.no_voila:
                 name = choose_voila_notebook(results, args.voila)
