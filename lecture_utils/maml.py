@@ -37,9 +37,8 @@ from torch.func import functional_call, grad
 from lecture_utils import batching
 from lecture_utils.models import is_head, parameters_of
 from lecture_utils.tasks import as_task_batch
-from lecture_utils.validation import (LOSSES, check_batch, check_callable, check_choice, check_class_ids,
-                                      check_flag, check_inner_lr, check_inner_steps, check_model, check_params,
-                                      model_dtype)
+from lecture_utils.validation import (LOSSES, check_batch, check_choice, check_class_ids, check_flag,
+                                      check_inner_loop, check_inner_lr, check_inner_steps, check_model, model_dtype)
 
 __all__ = ["APPROXIMATIONS", "MAML", "InnerLoopAlgorithm", "adapt"]
 
@@ -58,12 +57,7 @@ def adapt(model: nn.Module, params: dict[str, Tensor], x_spt: Tensor, y_spt: Ten
     ``first_order`` treats dϕ_i/dθ as I (§2, remedy 1); ``head_only`` adapts only the ``head.*``
     parameters (§2, remedy 2). With neither, the outer gradient sees dϕ_i/dθ = I - α·H: exact MAML.
     """
-    steps, inner_lr = check_inner_steps(steps), check_inner_lr(inner_lr)
-    check_params(params)
-    check_callable(loss_fn, "loss_fn", "torch.nn.functional.mse_loss")
-    if head_only and not any(is_head(n) for n in params):
-        raise ValueError(f"head_only=True adapts the parameters named 'head.*', but {type(model).__name__} "
-                         "has none: name its last layer `head`, or use head_only=False")
+    steps, inner_lr = check_inner_loop(model, params, loss_fn, steps, inner_lr, head_only, is_head)
     phi = dict(params)                                               # ϕ_i starts at θ
     for _ in range(steps):
         fast = {n: w for n, w in phi.items() if is_head(n) or not head_only}   # the weights that adapt

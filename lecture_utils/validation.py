@@ -190,6 +190,17 @@ def check_params(params) -> None:
                          f"dict(model.named_parameters()); got {type(params).__name__}")
 
 
+def check_inner_loop(model, params, loss_fn, steps, inner_lr, head_only: bool, is_head) -> tuple[int, float | Tensor]:
+    """What ``maml.adapt`` is given: θ as a dict, a loss function, a step count and an α; with
+    ``head_only``, parameters that ``is_head`` picks. Returns the checked steps and α."""
+    check_params(params)
+    check_callable(loss_fn, "loss_fn", "torch.nn.functional.mse_loss")
+    if head_only and not any(is_head(n) for n in params):
+        raise ValueError(f"head_only=True adapts the parameters named 'head.*', but {type(model).__name__} "
+                         "has none: name its last layer `head`, or use head_only=False")
+    return check_inner_steps(steps), check_inner_lr(inner_lr)
+
+
 def check_callable(value, name: str, example: str) -> None:
     if not callable(value):
         raise ValueError(f"{name} must be a function, e.g. {example}; got {type(value).__name__}")
@@ -201,11 +212,6 @@ def check_class_ids(labels: Tensor, classes: int, name: str) -> None:
         raise ValueError(f"{name} holds class id {labels.max().item()}, but the model predicts {classes} "
                          f"classes (ids 0 .. {classes - 1}): build it for as many classes as the tasks have "
                          "(e.g. Conv4(n_way))")
-
-
-def check_finite_values(values: Tensor, what: str) -> None:
-    if not torch.isfinite(values).all():
-        raise ValueError(f"{what} hold NaN or inf: a diverged run or a broken batch; look at the values first")
 
 
 def model_dtype(model) -> torch.dtype | None:
