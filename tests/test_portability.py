@@ -106,9 +106,11 @@ def _run_version_cell(monkeypatch, capsys, installed: dict, strict: bool):
             raise importlib.metadata.PackageNotFoundError(name)
         return installed.get(name) or importlib.metadata.version(name)
 
+    from lecture_utils.versions import pinned_versions
+
     namespace = {"os": os, "sys": sys, "tomllib": __import__("tomllib"), "Path": Path,
                  "version": version, "PackageNotFoundError": importlib.metadata.PackageNotFoundError,
-                 "lecture_utils": lecture_utils}
+                 "lecture_utils": lecture_utils, "pinned_versions": pinned_versions}
     exec(_version_cell(), namespace)
     return capsys.readouterr().out
 
