@@ -2,8 +2,8 @@
 the MLP's batched matrix products), head-only on features computed once, first order without the
 inner gradient's outer graph, ``evaluate_steps`` adapting incrementally, and Reptile's batched
 query predictions. Each is compared in float64 with ``reference_adapt``, an independent
-implementation with ``torch.autograd.grad(create_graph=...)`` written out here (one full forward
-per inner step, a Python loop over tasks)."""
+implementation written out here (the full model's gradient at every inner step, detached after the
+fact for first order, a Python loop over tasks)."""
 import pytest
 import torch
 from torch.func import functional_call, grad
