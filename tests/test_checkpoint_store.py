@@ -100,7 +100,8 @@ def check_pair(store: CheckpointStore, file: str) -> int:
     return entry["version"]
 
 
-def test_a_save_interrupted_between_its_two_renames_is_completed_by_the_next_load(tmp_checkpoints, monkeypatch):
+def save_killed_between_renames(monkeypatch):
+    """Save version 1, then version 2 killed after the checkpoint's rename, before the manifest's."""
     store = current_store()
     store.save("sine.pt", versioned(1), {"version": 1})
     real_replace = os.replace
@@ -114,6 +115,11 @@ def test_a_save_interrupted_between_its_two_renames_is_completed_by_the_next_loa
     with pytest.raises(KeyboardInterrupt):
         store.save("sine.pt", versioned(2), {"version": 2})
     monkeypatch.undo()
+    return store
+
+
+def test_a_save_interrupted_between_its_two_renames_is_completed_by_the_next_load(tmp_checkpoints, monkeypatch):
+    store = save_killed_between_renames(monkeypatch)
     assert store.read_manifest()["sine.pt"]["version"] == 1      # the stale manifest the kill left
     assert check_pair(store, "sine.pt") == 2                      # the load completed the save
     assert store.read_manifest()["sine.pt"]["version"] == 2
@@ -121,19 +127,7 @@ def test_a_save_interrupted_between_its_two_renames_is_completed_by_the_next_loa
 
 def test_an_interrupted_save_in_a_folder_now_read_only_still_loads_with_a_warning(tmp_checkpoints, read_only,
                                                                                  monkeypatch):
-    store = current_store()
-    store.save("sine.pt", versioned(1), {"version": 1})
-    real_replace = os.replace
-
-    def replace_then_die(source, target):
-        real_replace(source, target)
-        if Path(target).name == "sine.pt":
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(os, "replace", replace_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        store.save("sine.pt", versioned(2), {"version": 2})
-    monkeypatch.undo()
+    store = save_killed_between_renames(monkeypatch)
     (tmp_checkpoints / "manifest.lock").unlink()
     read_only(tmp_checkpoints)
     model = SineMLP()
