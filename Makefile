@@ -1,5 +1,5 @@
 # maml-lecture: one virtual environment (.venv), three everyday commands.
-#   make lab        start JupyterLab on notebooks/
+#   make lab        start JupyterLab on notebooks/ (the Korean edition is its folder ko/)
 #   make test       unit tests, then every notebook under strict nbval, then a time table
 #   make test-install  a real `pip install -e .` into a fresh venv with its own numpy keeps it
 #   make test-perturbed  strict nbval again with every float weight nudged by 2-4 float32 ulps
@@ -7,9 +7,9 @@
 #   make korean     rebuild the Korean edition, notebooks/ko/, from the English notebooks and translations/ko/
 # For a class and for CI:
 #   make test-browser  every notebook in JupyterLab in headless Chromium, widgets moved; then Voila
-#   make present       the notebooks as apps (Voila) for a class
+#   make present       the notebooks as apps (Voila) for a class; the Korean ones in ko/
 #   make slides        JupyterLab with RISE: open a notebook, press Alt+R (or the toolbar's slides button)
-#   make html          static HTML of the stored outputs in build/html/ with an index page
+#   make html          static HTML of the stored outputs in build/html/ (Korean: build/html/ko/), one index for both
 #   make results       evaluate the committed checkpoints -> results/RESULTS.md (no training)
 #   make reproduce     retrain every model from scratch (GPU when present), then make results
 #   make compat TORCH=2.15.0  a fresh .venv-compat-2.15.0 with that torch and the newest libraries

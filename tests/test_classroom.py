@@ -13,6 +13,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p for p in (REPO / "notebooks").glob("*.ipynb") if not p.name.startswith("_"))
+KOREAN_NOTEBOOKS = sorted(p for p in (REPO / "notebooks" / "ko").glob("*.ipynb") if not p.name.startswith("_"))
+HANGUL = re.compile(r"[\uac00-\ud7a3]")
 PAPER_NUMBERS = ("98.7", "95.8", "98.3", "89.4", "97.68", "89.43")
 
 
@@ -109,6 +111,22 @@ def test_index_lists_every_notebook_with_title_and_section(build_html):
         assert name in table, f"README's notebook table lacks {name}: the index takes its section from there"
 
 
+def test_index_lists_the_korean_edition_after_the_english_with_korean_titles(build_html):
+    english = [build_html.describe(p, build_html.readme_table()) for p in NOTEBOOKS]
+    table = build_html.readme_table(REPO / "README.ko.md")
+    korean = [build_html.describe(p, table) for p in KOREAN_NOTEBOOKS]
+    assert korean, "no Korean notebook in notebooks/ko/"
+    index = build_html.index_html(english + korean)
+    assert index.index("<h2>English</h2>") < index.index("<h2>한국어</h2>")
+    for page in korean:
+        link = f'href="ko/{page.notebook.stem}.html"'
+        assert link in index and index.index(link) > index.index("<h2>한국어</h2>"), page.notebook.name
+        assert HANGUL.search(page.title), f"ko/{page.notebook.name}: title {page.title!r} is not the Korean one"
+        assert page.section and HANGUL.search(page.topic), f"ko/{page.notebook.name}: no Korean row in README.ko.md"
+    for name in (p.name for p in NOTEBOOKS):
+        assert name in table, f"README.ko.md's notebook table lacks {name}: the index takes its section from there"
+
+
 def test_build_converts_stored_outputs_without_running(build_html, tmp_path):
     notebook = REPO / "notebooks" / "00_setup.ipynb"
     before = notebook.read_bytes()
@@ -121,6 +139,15 @@ def test_build_converts_stored_outputs_without_running(build_html, tmp_path):
     assert notebook.read_bytes() == before
     if (REPO / "results" / "RESULTS.md").exists():
         assert 'href="results.html"' in index and "<table>" in (tmp_path / "results.html").read_text()
+
+
+def test_build_puts_the_korean_edition_in_its_folder(build_html, tmp_path):
+    notebook = REPO / "notebooks" / "ko" / "00_setup.ipynb"
+    pages = build_html.build([REPO / "notebooks" / "00_setup.ipynb", notebook], tmp_path, log=lambda m: None)
+    assert (tmp_path / "00_setup.html").exists() and (tmp_path / "ko" / "00_setup.html").exists()
+    page = (tmp_path / "ko" / "00_setup.html").read_text()
+    assert HANGUL.search(page) and "sin(x): plots work" in page
+    assert 'href="ko/00_setup.html"' in (tmp_path / "index.html").read_text() and pages[1].korean
 
 
 # --- scripts/browser_test.py (the parts that need no browser) -------------------------------
