@@ -167,11 +167,46 @@ def test_change_detection_tells_figures_from_readouts(browser_test):
 
 
 def test_notebook_selection(browser_test):
-    assert browser_test.select_notebooks([]) == NOTEBOOKS
+    korean = REPO / "notebooks" / browser_test.KOREAN_NOTEBOOK
+    assert korean.exists(), f"the browser test runs {browser_test.KOREAN_NOTEBOOK}: run make korean"
+    assert browser_test.select_notebooks([]) == NOTEBOOKS + [korean]
     assert [p.name for p in browser_test.select_notebooks(["00"])] == ["00_setup.ipynb"]
     assert [p.name for p in browser_test.select_notebooks(["notebooks/00_setup.ipynb"])] == ["00_setup.ipynb"]
+    assert browser_test.select_notebooks(["ko/00"]) == browser_test.select_notebooks(["notebooks/ko/00_setup.ipynb"]) == [korean]
+    folder = REPO / "notebooks"
+    assert [browser_test.relative_name(p, folder) for p in browser_test.select_notebooks(["00", "ko/00"])] == [
+        "00_setup.ipynb", "ko/00_setup.ipynb"]
+    assert browser_test.screenshot_stem("ko/00_setup.ipynb") == "ko-00_setup"
     with pytest.raises(SystemExit, match="no notebook"):
         browser_test.select_notebooks(["99_nothing"])
+    with pytest.raises(SystemExit, match="no notebook"):
+        browser_test.select_notebooks(["ko/99_nothing"])
+
+
+def test_the_korean_notebook_fails_without_a_korean_font_or_hangul_glyphs(browser_test):
+    rendered = {"font": "system-ui", "inked": True, "distinct": True}
+    boxes = {"font": "system-ui", "inked": True, "distinct": False}
+    texts = ["00 — 준비: 실행 환경 확인과 노트북 안내"]
+    assert browser_test.hangul_problems(["/usr/share/fonts/NanumGothic.ttf"], texts, rendered) == []
+    assert browser_test.hangul_problems(None, texts, rendered) == []  # no fc-list: the glyphs decide
+    [problem] = browser_test.hangul_problems([], texts, rendered)
+    assert "no Korean font" in problem and browser_test.KOREAN_FONT_PACKAGE in problem
+    [problem] = browser_test.hangul_problems(["NanumGothic.ttf"], texts, boxes)
+    assert "the same box" in problem and browser_test.KOREAN_FONT_PACKAGE in problem
+    [problem] = browser_test.hangul_problems(["NanumGothic.ttf"], ["00 — Setup"], None)
+    assert "no Hangul" in problem
+
+
+def test_korean_fonts_reads_fc_list(browser_test, monkeypatch):
+    import subprocess as sp
+
+    monkeypatch.setattr(browser_test.shutil, "which", lambda name: "/usr/bin/fc-list")
+    listing = lambda out: lambda *a, **k: sp.CompletedProcess(a, 0, stdout=out, stderr="")  # noqa: E731
+    assert browser_test.korean_fonts(listing("/usr/share/fonts/truetype/nanum/NanumGothic.ttf: \n")) == [
+        "/usr/share/fonts/truetype/nanum/NanumGothic.ttf:"]
+    assert browser_test.korean_fonts(listing("")) == []
+    monkeypatch.setattr(browser_test.shutil, "which", lambda name: None)
+    assert browser_test.korean_fonts(listing("x")) is None
 
 
 def test_voila_choice_prefers_a_slider_that_redraws_a_figure(browser_test):
