@@ -148,7 +148,7 @@ def index_html(pages: list[Page], results: bool = False) -> str:
 </head>
 <body>
 <h1>Lecture 4: optimization-based meta-learning (MAML)</h1>
-{'<p lang="ko">한국어판: <a href="#ko">한국어</a></p>' if korean else ""}
+{'<p lang="ko"><a href="#ko">한국어판</a> 노트북은 아래에 있습니다.</p>' if korean else ""}
 <p>Stanford CS330 (Fall 2020). The notebooks below are shown with their stored outputs, as executed
 by <code>make notebooks</code> and checked by <code>make test</code>. These pages are static: to move
 the sliders, run the notebooks (<code>make lab</code>) or present them (<code>make present</code>).</p>
