@@ -1,5 +1,5 @@
 # maml-lecture: one virtual environment (.venv), three everyday commands.
-#   make lab        start JupyterLab on notebooks/
+#   make lab        start JupyterLab on notebooks/ (the Korean edition is its folder ko/)
 #   make test       unit tests, then every notebook under strict nbval, then a time table
 #   make test-install  a real `pip install -e .` into a fresh venv with its own numpy keeps it
 #   make test-perturbed  strict nbval again with every float weight nudged by 2-4 float32 ulps
@@ -7,9 +7,9 @@
 #   make korean     rebuild the Korean edition, notebooks/ko/, from the English notebooks and translations/ko/
 # For a class and for CI:
 #   make test-browser  every notebook in JupyterLab in headless Chromium, widgets moved; then Voila
-#   make present       the notebooks as apps (Voila) for a class
+#   make present       the notebooks as apps (Voila) for a class; the Korean ones in ko/
 #   make slides        JupyterLab with RISE: open a notebook, press Alt+R (or the toolbar's slides button)
-#   make html          static HTML of the stored outputs in build/html/ with an index page
+#   make html          static HTML of the stored outputs in build/html/ (Korean: build/html/ko/), one index for both
 #   make results       evaluate the committed checkpoints -> results/RESULTS.md (no training)
 #   make reproduce     retrain every model from scratch (GPU when present), then make results
 #   make compat TORCH=2.15.0  a fresh .venv-compat-2.15.0 with that torch and the newest libraries
@@ -100,15 +100,26 @@ venv: $(STAMP)
 test-browser: $(BROWSER_STAMP) chromium
 	CHROMIUM=$(CHROMIUM) $(TEST_ENV) $(BIN)/python scripts/browser_test.py $(BROWSER_ARGS)
 
-# Debian's Chromium, installed only when missing (as root: CI and containers).
+# Debian's Chromium and a Korean font (the browser test runs a notebook of the Korean edition, whose
+# Hangul would show as boxes without one), each installed only when missing, in one apt-get (as root:
+# CI and containers). `fc-list :lang=ko` (fontconfig, which Chromium uses) tells whether a font is there.
+KOREAN_FONT := fonts-nanum
 chromium:
-	@if [ ! -x "$(CHROMIUM)" ]; then \
-	    if [ "$(CHROMIUM)" = /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	        echo "Installing Debian's chromium"; \
-	        apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	@missing=""; \
+	if [ ! -x "$(CHROMIUM)" ]; then \
+	    if [ "$(CHROMIUM)" = /usr/bin/chromium ]; then missing="chromium"; else \
+	        echo "error: no Chromium at $(CHROMIUM). Install it, or run: make test-browser CHROMIUM=/path/to/chromium"; \
+	        exit 1; \
+	    fi; \
+	fi; \
+	if ! fc-list :lang=ko 2>/dev/null | grep -q .; then missing="$$missing $(KOREAN_FONT) fontconfig"; fi; \
+	if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	        echo "Installing Debian's$$missing"; \
+	        apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
 	    else \
-	        echo "error: no Chromium at $(CHROMIUM). Install it (Debian/Ubuntu: sudo apt-get install chromium)" \
-	             "or run: make test-browser CHROMIUM=/path/to/chromium"; exit 1; \
+	        echo "error: missing:$$missing (Chromium runs the test; a Korean font shows the Korean notebook's" \
+	             "Hangul, not boxes). Install them: sudo apt-get install$$missing (Debian/Ubuntu)"; exit 1; \
 	    fi; \
 	fi
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Real-browser test of the notebooks: JupyterLab and Voilà driven in headless Chromium.
 
-    .venv/bin/python scripts/browser_test.py                       # every notebook, then Voilà
+    .venv/bin/python scripts/browser_test.py                       # every notebook, ko/00_setup, then Voilà
     .venv/bin/python scripts/browser_test.py 00_setup 05_reptile   # some notebooks (name or path)
+    .venv/bin/python scripts/browser_test.py ko/00_setup           # a notebook of the Korean edition
     .venv/bin/python scripts/browser_test.py --no-voila --keep
 
 For each notebook it does what a student does: opens it in JupyterLab, clears the outputs, runs all
@@ -12,7 +13,14 @@ no cell shows an error. Then it finds every interactive widget (each top-level w
 controls, in any cell: no list to keep up to date), moves one of its controls (a slider by the
 arrow keys; else a dropdown, toggle button, checkbox, text box or button) and checks that a figure
 (the hash of the image ``src``) or a readout changed, with no traceback. One screenshot per
-notebook goes to ``build/screenshots/``. Then one notebook is presented as slides (RISE, ``make
+notebook goes to ``build/screenshots/``.
+
+After the English notebooks it runs one notebook of the Korean edition the same way,
+``ko/00_setup.ipynb`` (``KOREAN_NOTEBOOK``), and checks that its Hangul renders: a Korean font is
+installed (``fc-list :lang=ko``; ``make test-browser`` installs Debian's fonts-nanum as root), the
+rendered markdown contains Hangul, and two different syllables drawn in the page's font come out as
+two different glyphs, not the same empty box. Its screenshot, ``ko-00_setup.png``, shows its first
+cell, the Korean title and aims. Then one notebook is presented as slides (RISE, ``make
 slides``): its toolbar button opens the reveal.js preview, the space bar steps through three
 slides, each must differ from the one before, and nothing may be requested from outside the
 machine. Finally one notebook with a slider is opened in Voilà (presentation mode, ``make
@@ -54,6 +62,10 @@ from typing import Callable
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"
+# The Korean edition's notebook that the test runs after the English ones (relative to NOTEBOOK_DIR).
+KOREAN_NOTEBOOK = "ko/00_setup.ipynb"
+KOREAN_FONT_PACKAGE = "fonts-nanum"  # Debian's; `make chromium` installs it beside Chromium
+HANGUL = re.compile(r"[\uac00-\ud7a3]")
 SCREENSHOTS = REPO / "build" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # Headless Chromium as root in a container, offline (see shared/lecture/FIELD-NOTES.md).
@@ -137,6 +149,27 @@ SLIDER_VALUE_JS = """(e) => {
   const box = e.closest('.widget-slider, .widget-inline-hbox');
   const readout = box && box.querySelector('.widget-readout');
   return readout ? readout.textContent.trim() : e.getAttribute('aria-valuenow');
+}"""
+# Does Hangul render as glyphs? Draw two different syllables in the font of the first rendered
+# markdown element that holds Hangul: without a Korean font both come out as the same .notdef box.
+HANGUL_GLYPHS_JS = """(root) => {
+  const scope = document.querySelector(root);
+  const hangul = /[\\uac00-\\ud7a3]/;
+  const e = scope && [...scope.querySelectorAll('.jp-RenderedMarkdown h1, .jp-RenderedMarkdown h2, .jp-RenderedMarkdown p')]
+      .find(x => hangul.test(x.textContent));
+  if (!e) return null;
+  const style = getComputedStyle(e);
+  const font = `${style.fontStyle} ${style.fontWeight} 40px ${style.fontFamily}`;
+  const draw = (text) => {
+    const canvas = document.createElement('canvas');
+    canvas.width = 64; canvas.height = 64;
+    const g = canvas.getContext('2d');
+    g.font = font; g.fillStyle = '#000'; g.textBaseline = 'top';
+    g.fillText(text, 8, 8);
+    return Array.from(g.getImageData(0, 0, 64, 64).data).join(',');
+  };
+  const blank = draw(''), a = draw('\\uac00'), b = draw('\\ud7a3');  // 가, 힣
+  return {font: style.fontFamily, inked: a !== blank && b !== blank, distinct: a !== b};
 }"""
 RENDER_ERRORS = ("Error displaying widget", "Error rendering output item", "Failed to display widget",
                  "Could not render content for")
@@ -652,10 +685,46 @@ def failure_message(step: str, err: Exception, kernel: Callable[[], str] | None 
     return text
 
 
+def is_korean(name: str) -> bool:
+    """A notebook of the Korean edition: ``ko/NAME.ipynb`` (names are relative to the notebooks' folder)."""
+    return name.startswith("ko/")
+
+
+def screenshot_stem(name: str) -> str:
+    """``05_reptile.ipynb`` -> ``05_reptile``; ``ko/00_setup.ipynb`` -> ``ko-00_setup``."""
+    return name.removesuffix(".ipynb").replace("/", "-")
+
+
+def korean_fonts(run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> list[str] | None:
+    """The font files fontconfig has for Korean (``fc-list :lang=ko``), or None without fontconfig's fc-list."""
+    if shutil.which("fc-list") is None:
+        return None
+    listing = run(["fc-list", ":lang=ko", "file"], capture_output=True, text=True, timeout=60).stdout
+    return [line.strip() for line in listing.splitlines() if line.strip()]
+
+
+def hangul_problems(fonts: list[str] | None, texts: list[str], glyphs: dict | None) -> list[str]:
+    """Why a Korean notebook would not show its Hangul: no Korean font, no Hangul in the rendered
+    markdown, or glyphs that come out as the same box (``glyphs``: what HANGUL_GLYPHS_JS returned)."""
+    install = (f"install a Korean font (Debian/Ubuntu: apt-get install {KOREAN_FONT_PACKAGE}; "
+               f"`make test-browser` does it as root)")
+    problems = []
+    if fonts == []:
+        problems.append(f"no Korean font: `fc-list :lang=ko` lists none, so Hangul shows as boxes; {install}")
+    if not any(HANGUL.search(text) for text in texts):
+        problems.append("the rendered markdown contains no Hangul (is this the Korean edition? run make korean)")
+    elif glyphs is None:
+        problems.append("no rendered heading or paragraph with Hangul to check its glyphs")
+    elif not (glyphs["inked"] and glyphs["distinct"]):
+        problems.append(f"Hangul does not render: two different syllables in the page's font ({glyphs['font']}) "
+                        f"come out as {'the same box' if glyphs['inked'] else 'nothing'}; {install}")
+    return problems
+
+
 def run_lab_notebook(context, base: str, folder: Path, name: str, index: int, args) -> NotebookResult:
     """``name`` in JupyterLab at ``base``, whose root is ``folder`` (the temporary copies)."""
     result = NotebookResult(name)
-    stem = Path(name).stem
+    stem = screenshot_stem(name)
     t0 = time.monotonic()
     page = context.new_page()
     step = "opening the notebook in JupyterLab"  # named in any failure message
@@ -706,6 +775,10 @@ def run_lab_notebook(context, base: str, folder: Path, name: str, index: int, ar
         result.errors += problems
         failing = [int(m[1]) for p in problems if (m := re.match(r"code cell (\d+)", p))]
         result.failed_cell = failing[0] if failing else None
+        if is_korean(name):
+            step = "checking that the Korean notebook's Hangul renders"
+            texts = page.locator(f"{PANEL} .jp-MarkdownCell .jp-RenderedMarkdown").all_inner_texts()
+            result.errors += hangul_problems(korean_fonts(), texts, page.evaluate(HANGUL_GLYPHS_JS, PANEL))
 
         t2 = time.monotonic()
         step = "moving the widgets"
@@ -720,6 +793,8 @@ def run_lab_notebook(context, base: str, folder: Path, name: str, index: int, ar
             elif shot_target is None or (outcome.changed == "figure" and shot_target[1] != "figure"):
                 shot_target = (box, outcome.changed)
         result.widgets_s = time.monotonic() - t2
+        if is_korean(name):  # the Korean text, not a widget: the title and aims
+            shot_target = (page.locator(f"{PANEL} .jp-MarkdownCell").first, "text")
         result.screenshot = screenshot(page, stem, shot_target[0] if shot_target else None)
         try:
             menu(page, "Kernel", "Shut Down Kernel")
@@ -794,7 +869,7 @@ def run_slides(context, base: str, name: str, args) -> NotebookResult:
         print("  slides shown: " + "; ".join(f"{s['hash']} {(s['text'].splitlines() or [''])[0][:40]!r}" for s in shown),
               flush=True)
         result.cells = len(shown)
-        result.screenshot = screenshot(page, f"slides-{Path(name).stem}")
+        result.screenshot = screenshot(page, f"slides-{screenshot_stem(name)}")
         if outside:
             result.errors.append(f"the slides requested {len(outside)} URL(s) outside the machine (a CDN?): "
                                  f"{sorted(set(outside))[:5]}")
@@ -805,7 +880,7 @@ def run_slides(context, base: str, name: str, args) -> NotebookResult:
     finally:
         if not result.ok:
             try:
-                result.screenshot = screenshot(page, f"slides-{Path(name).stem}-FAILED")
+                result.screenshot = screenshot(page, f"slides-{screenshot_stem(name)}-FAILED")
             except Exception:
                 pass
         page.close()
@@ -837,11 +912,11 @@ def run_voila_notebook(context, base: str, name: str, args) -> NotebookResult:
         result.widgets.append(outcome)
         result.widgets_s = time.monotonic() - t2
         box = page.locator(f"[data-bt-widget='{widgets[0]['index']}']").first
-        result.screenshot = screenshot(page, f"voila-{Path(name).stem}", box)
+        result.screenshot = screenshot(page, f"voila-{screenshot_stem(name)}", box)
     except Exception as err:
         result.errors.append(failure_message(step, err))
         try:
-            result.screenshot = screenshot(page, f"voila-{Path(name).stem}-FAILED")
+            result.screenshot = screenshot(page, f"voila-{screenshot_stem(name)}-FAILED")
         except Exception:
             pass
     finally:
@@ -864,21 +939,32 @@ def choose_voila_notebook(results: list[NotebookResult], wanted: str | None) -> 
 # --- the run ------------------------------------------------------------------------------------
 
 def select_notebooks(names: list[str], folder: Path = NOTEBOOK_DIR) -> list[Path]:
+    """The notebooks named (a name, its number or a path; ``ko/NAME`` for the Korean edition), or by
+    default every English notebook and then KOREAN_NOTEBOOK (when the Korean edition has it)."""
     every = sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("_"))
     if not names:
-        return every
+        return every + [p for p in [folder / KOREAN_NOTEBOOK] if p.exists()]
     chosen = []
     for name in names:
+        korean = Path(name).parent.name == "ko"
+        candidates = sorted(p for p in (folder / "ko").glob("*.ipynb") if not p.name.startswith("_")) if korean else every
         stem = Path(name).name.removesuffix(".ipynb")
-        match = [p for p in every if p.stem == stem or p.stem.startswith(stem + "_") or p.stem.split("_")[0] == stem]
+        match = [p for p in candidates
+                 if p.stem == stem or p.stem.startswith(stem + "_") or p.stem.split("_")[0] == stem]
         if not match:
-            raise SystemExit(f"error: no notebook {name!r} in {folder} (have: {', '.join(p.name for p in every)})")
+            where = folder / "ko" if korean else folder
+            raise SystemExit(f"error: no notebook {name!r} in {where} (have: {', '.join(p.name for p in candidates)})")
         chosen += [p for p in match if p not in chosen]
     return chosen
 
 
+def relative_name(path: Path, folder: Path) -> str:
+    """The notebook's path in the notebooks' folder, as JupyterLab names it: ``ko/00_setup.ipynb``."""
+    return path.relative_to(folder).as_posix()
+
+
 def fingerprints(paths: list[Path]) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths if p.exists()}
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths if p.exists()}
 
 
 def format_table(results: list[NotebookResult]) -> str:
@@ -905,7 +991,8 @@ def report(results: list[NotebookResult]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("notebooks", nargs="*", help="notebook names or paths (default: every notebook)")
+    parser.add_argument("notebooks", nargs="*", help="notebook names or paths, ko/NAME for the Korean edition "
+                        f"(default: every notebook, then {KOREAN_NOTEBOOK.removesuffix('.ipynb')})")
     parser.add_argument("--no-voila", action="store_true", help="skip the Voilà (presentation mode) check")
     parser.add_argument("--no-slides", action="store_true", help="skip presenting a notebook as RISE slides")
     parser.add_argument("--slides", metavar="NOTEBOOK", help="the notebook to present as slides "
@@ -929,9 +1016,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     start = time.monotonic()
-    notebooks = select_notebooks(args.notebooks, args.notebook_dir.resolve())
-    slides_name = (select_notebooks([args.slides], args.notebook_dir.resolve())[0].name if args.slides
-                   else notebooks[0].name)
+    folder = args.notebook_dir.resolve()
+    notebooks = select_notebooks(args.notebooks, folder)
+    slides_name = relative_name(select_notebooks([args.slides], folder)[0] if args.slides else notebooks[0], folder)
     if not Path(CHROMIUM).exists():
         print(f"error: no Chromium at {CHROMIUM}. Install Debian's (apt-get install chromium; `make test-browser` "
               "does it as root) or point $CHROMIUM at a Chromium or Chrome binary.", file=sys.stderr)
@@ -952,7 +1039,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Browser test of {len(notebooks)} notebook(s) in {tmp} (kernels on {args.device}); "
           f"screenshots in {SCREENSHOTS.relative_to(REPO)}/", flush=True)
     try:
-        copies, env = prepare_sandbox(tmp, args.device, args.notebook_dir.resolve())
+        copies, env = prepare_sandbox(tmp, args.device, folder)
         t = time.monotonic()
         lab = Server("JupyterLab", lab_args(copies), env, copies, tmp / "jupyterlab.log", "/api/status")
         servers.append(lab)
@@ -961,7 +1048,7 @@ def main(argv: list[str] | None = None) -> int:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
             context = browser.new_context(viewport={"width": 1280, "height": 960})
             for i, path in enumerate(notebooks):
-                r = run_lab_notebook(context, lab.base, copies, path.name, i, args)
+                r = run_lab_notebook(context, lab.base, copies, relative_name(path, folder), i, args)
                 results.append(r)
                 print(f"  {r.name}: {'pass' if r.ok else 'FAIL'} in {r.total_s:.1f} s "
                       f"(run all {r.run_s:.1f} s, {len(r.widgets)} widgets {r.widgets_s:.1f} s)", flush=True)

@@ -13,6 +13,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p for p in (REPO / "notebooks").glob("*.ipynb") if not p.name.startswith("_"))
+KOREAN_NOTEBOOKS = sorted(p for p in (REPO / "notebooks" / "ko").glob("*.ipynb") if not p.name.startswith("_"))
+HANGUL = re.compile(r"[\uac00-\ud7a3]")
 PAPER_NUMBERS = ("98.7", "95.8", "98.3", "89.4", "97.68", "89.43")
 
 
@@ -109,6 +111,22 @@ def test_index_lists_every_notebook_with_title_and_section(build_html):
         assert name in table, f"README's notebook table lacks {name}: the index takes its section from there"
 
 
+def test_index_lists_the_korean_edition_after_the_english_with_korean_titles(build_html):
+    english = [build_html.describe(p, build_html.readme_table()) for p in NOTEBOOKS]
+    table = build_html.readme_table(REPO / "README.ko.md")
+    korean = [build_html.describe(p, table) for p in KOREAN_NOTEBOOKS]
+    assert korean, "no Korean notebook in notebooks/ko/"
+    index = build_html.index_html(english + korean)
+    assert index.index("<h2>English</h2>") < index.index("<h2>한국어</h2>")
+    for page in korean:
+        link = f'href="ko/{page.notebook.stem}.html"'
+        assert link in index and index.index(link) > index.index("<h2>한국어</h2>"), page.notebook.name
+        assert HANGUL.search(page.title), f"ko/{page.notebook.name}: title {page.title!r} is not the Korean one"
+        assert page.section and HANGUL.search(page.topic), f"ko/{page.notebook.name}: no Korean row in README.ko.md"
+    for name in (p.name for p in NOTEBOOKS):
+        assert name in table, f"README.ko.md's notebook table lacks {name}: the index takes its section from there"
+
+
 def test_build_converts_stored_outputs_without_running(build_html, tmp_path):
     notebook = REPO / "notebooks" / "00_setup.ipynb"
     before = notebook.read_bytes()
@@ -121,6 +139,15 @@ def test_build_converts_stored_outputs_without_running(build_html, tmp_path):
     assert notebook.read_bytes() == before
     if (REPO / "results" / "RESULTS.md").exists():
         assert 'href="results.html"' in index and "<table>" in (tmp_path / "results.html").read_text()
+
+
+def test_build_puts_the_korean_edition_in_its_folder(build_html, tmp_path):
+    notebook = REPO / "notebooks" / "ko" / "00_setup.ipynb"
+    pages = build_html.build([REPO / "notebooks" / "00_setup.ipynb", notebook], tmp_path, log=lambda m: None)
+    assert (tmp_path / "00_setup.html").exists() and (tmp_path / "ko" / "00_setup.html").exists()
+    page = (tmp_path / "ko" / "00_setup.html").read_text()
+    assert HANGUL.search(page) and "sin(x): plots work" in page
+    assert 'href="ko/00_setup.html"' in (tmp_path / "index.html").read_text() and pages[1].korean
 
 
 # --- scripts/browser_test.py (the parts that need no browser) -------------------------------
@@ -140,11 +167,46 @@ def test_change_detection_tells_figures_from_readouts(browser_test):
 
 
 def test_notebook_selection(browser_test):
-    assert browser_test.select_notebooks([]) == NOTEBOOKS
+    korean = REPO / "notebooks" / browser_test.KOREAN_NOTEBOOK
+    assert korean.exists(), f"the browser test runs {browser_test.KOREAN_NOTEBOOK}: run make korean"
+    assert browser_test.select_notebooks([]) == NOTEBOOKS + [korean]
     assert [p.name for p in browser_test.select_notebooks(["00"])] == ["00_setup.ipynb"]
     assert [p.name for p in browser_test.select_notebooks(["notebooks/00_setup.ipynb"])] == ["00_setup.ipynb"]
+    assert browser_test.select_notebooks(["ko/00"]) == browser_test.select_notebooks(["notebooks/ko/00_setup.ipynb"]) == [korean]
+    folder = REPO / "notebooks"
+    assert [browser_test.relative_name(p, folder) for p in browser_test.select_notebooks(["00", "ko/00"])] == [
+        "00_setup.ipynb", "ko/00_setup.ipynb"]
+    assert browser_test.screenshot_stem("ko/00_setup.ipynb") == "ko-00_setup"
     with pytest.raises(SystemExit, match="no notebook"):
         browser_test.select_notebooks(["99_nothing"])
+    with pytest.raises(SystemExit, match="no notebook"):
+        browser_test.select_notebooks(["ko/99_nothing"])
+
+
+def test_the_korean_notebook_fails_without_a_korean_font_or_hangul_glyphs(browser_test):
+    rendered = {"font": "system-ui", "inked": True, "distinct": True}
+    boxes = {"font": "system-ui", "inked": True, "distinct": False}
+    texts = ["00 — 준비: 실행 환경 확인과 노트북 안내"]
+    assert browser_test.hangul_problems(["/usr/share/fonts/NanumGothic.ttf"], texts, rendered) == []
+    assert browser_test.hangul_problems(None, texts, rendered) == []  # no fc-list: the glyphs decide
+    [problem] = browser_test.hangul_problems([], texts, rendered)
+    assert "no Korean font" in problem and browser_test.KOREAN_FONT_PACKAGE in problem
+    [problem] = browser_test.hangul_problems(["NanumGothic.ttf"], texts, boxes)
+    assert "the same box" in problem and browser_test.KOREAN_FONT_PACKAGE in problem
+    [problem] = browser_test.hangul_problems(["NanumGothic.ttf"], ["00 — Setup"], None)
+    assert "no Hangul" in problem
+
+
+def test_korean_fonts_reads_fc_list(browser_test, monkeypatch):
+    import subprocess as sp
+
+    monkeypatch.setattr(browser_test.shutil, "which", lambda name: "/usr/bin/fc-list")
+    listing = lambda out: lambda *a, **k: sp.CompletedProcess(a, 0, stdout=out, stderr="")  # noqa: E731
+    assert browser_test.korean_fonts(listing("/usr/share/fonts/truetype/nanum/NanumGothic.ttf: \n")) == [
+        "/usr/share/fonts/truetype/nanum/NanumGothic.ttf:"]
+    assert browser_test.korean_fonts(listing("")) == []
+    monkeypatch.setattr(browser_test.shutil, "which", lambda name: None)
+    assert browser_test.korean_fonts(listing("x")) is None
 
 
 def test_voila_choice_prefers_a_slider_that_redraws_a_figure(browser_test):

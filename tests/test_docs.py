@@ -1,5 +1,5 @@
-"""The newcomer's docs stay short and true: the README fits a first read, every relative link
-resolves, and every package function the map and the glossary name exists."""
+"""The newcomer's docs stay short and true: the READMEs (English and Korean) fit a first read, every
+relative link resolves, and every package function the map and the glossary name exists."""
 from __future__ import annotations
 
 import importlib
@@ -9,14 +9,22 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]
+PAGES = [ROOT / "README.md", ROOT / "README.ko.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]
 LINK = re.compile(r"(?<!\!)\[[^\]]*\]\(([^)\s]+)\)")
 CODE_NAME = re.compile(r"`((?:lecture_utils\.)?([a-z_]+)\.([A-Za-z_][\w.]*))`")
 MODULES = {p.stem for p in (ROOT / "lecture_utils").glob("*.py")} | {"widgets", "exercises"}
 
 
-def test_the_readme_fits_a_first_read():
-    assert len((ROOT / "README.md").read_bytes()) <= 8500
+@pytest.mark.parametrize("name", ["README.md", "README.ko.md"])
+def test_the_readme_fits_a_first_read(name):
+    assert len((ROOT / name).read_bytes()) <= 8500
+
+
+def _korean_notebook_not_built_yet(dest: Path) -> bool:
+    """A link to notebooks/ko/NAME.ipynb while NAME has no translation file yet: the Korean edition's
+    table lists every notebook, and tests/test_korean_sync.py names the ones still to translate."""
+    return (dest.parent == ROOT / "notebooks" / "ko" and (ROOT / "notebooks" / dest.name).exists()
+            and not (ROOT / "translations" / "ko" / dest.with_suffix(".yaml").name).exists())
 
 
 def _slug(heading: str) -> str:
@@ -38,7 +46,7 @@ def test_every_relative_link_resolves(page):
             continue
         path, _, anchor = target.partition("#")
         dest = (page.parent / path).resolve() if path else page
-        if not dest.exists():
+        if not dest.exists() and not _korean_notebook_not_built_yet(dest):
             broken.append(target)
         elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest):
             broken.append(f"{target} (no such heading)")

@@ -55,3 +55,26 @@ def test_quotes_are_the_notes_words():
         for quote in QUOTE.findall(line):
             pattern = ".*?".join(re.escape(part.strip()) for part in quote.split("…"))
             assert re.search(pattern, notes), f"{name}: 「{quote}」 is not in the notes"
+
+
+KOREAN_MAP = ROOT / "notebooks" / "ko" / "00_setup.ipynb"
+MAP_ROW = re.compile(r"^\| `(\d\d_\w+\.ipynb)` \|([^|]*)\|")
+
+
+def test_the_korean_map_names_each_notebook_by_the_notes_heading():
+    """The Korean 00_setup's table of notebooks gives, for every notebook, the heading of the notes'
+    section it teaches, quoted in 「」; every quote in that table is the notes' own words."""
+    if not KOREAN_MAP.exists():
+        pytest.skip("00_setup has no Korean edition yet")
+    text = "\n".join("".join(cell["source"]) for cell in json.loads(KOREAN_MAP.read_text())["cells"]
+                     if cell["cell_type"] == "markdown")
+    rows = {m[1]: m[2] for m in map(MAP_ROW.match, text.splitlines()) if m}
+    lessons = [p.name for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")) if p.name != "00_setup.ipynb"]
+    missing = [name for name in lessons if not QUOTE.search(rows.get(name, ""))]
+    assert not missing, f"ko/00_setup.ipynb: no row with the notes' section heading in 「」 for {missing}"
+    notes = _notes_text()
+    if notes is None:
+        pytest.skip(f"the lecture notes ({NOTES}) are not in shared/lecture/")
+    table = "\n".join(line for line in text.splitlines() if MAP_ROW.match(line))
+    for quote in QUOTE.findall(table):
+        assert re.search(re.escape(" ".join(quote.split())), notes), f"ko/00_setup.ipynb: 「{quote}」 is not in the notes"
