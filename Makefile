@@ -59,7 +59,7 @@ MODELS ?=
 JOBS ?= 1
 RESULTS_ARGS ?=
 
-.PHONY: lab test test-install test-perturbed compat notebooks korean venv test-browser chromium present slides html results reproduce
+.PHONY: lab test test-install test-perturbed compat notebooks korean venv test-browser chromium present slides html results reproduce curves
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(LAB_ARGS)
@@ -136,6 +136,12 @@ html: $(STAMP)
 
 results: $(STAMP)
 	$(BIN)/python scripts/results.py $(RESULTS_ARGS)
+
+# Notebook 05's learning curves: three character models trained again from scratch, scored every
+# 250 meta-iterations (about two hours on one CPU core; the checkpoints are not touched).
+CURVES ?= chars5_maml chars5_fomaml_a0.1 chars5_reptile
+curves: $(STAMP)
+	$(BIN)/python scripts/learning_curves.py $(CURVES)
 
 reproduce: $(STAMP)
 	$(BIN)/python -m lecture_utils.retrain $(MODELS) --jobs $(JOBS) --report results/REPRODUCE.md
