@@ -100,6 +100,13 @@ def check_inner_lr_per_parameter(inner_lr, params: dict, adapted: list[str]) -> 
     return inner_lr
 
 
+def check_positive(name: str, value, example: str = "1.0") -> float:
+    """A finite number > 0: a regularisation strength λ, a scale."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0 (e.g. {example}), got {value!r}")
+    return float(value)
+
+
 def check_inner_steps(value, minimum: int = 0) -> int:
     """The number of inner steps: an integer >= ``minimum``."""
     return check_count("inner_steps", value, minimum)
