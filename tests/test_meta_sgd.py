@@ -116,6 +116,8 @@ def test_meta_train_trains_theta_and_alpha_and_evaluate_adapts_with_the_learned_
     assert set(lrs) == {n for n, _ in base.named_parameters()}
     assert not all(torch.allclose(a, torch.full_like(a, 0.05)) for a in lrs.values())
     losses, _ = evaluate(learner, alg, [batch], steps=3)
+    for count, preds in zip((1, 3), alg.predict_steps(learner, batch, (1, 3))):  # 3 steps continue from 1
+        torch.testing.assert_close(preds, alg.predict(learner, batch, steps=count), rtol=1e-12, atol=1e-14)
     spread = MAML(inner_lr=0.05, inner_steps=3)  # a fixed α gives other numbers than the learned one
     assert not torch.allclose(losses, evaluate(learner.net, spread, [batch])[0])
     assert math.isfinite(losses.mean().item())
