@@ -6,6 +6,9 @@ line of the notes to a notebook cell and a function here).
 
 - ``maml``         the inner loop ``adapt`` and ``MAML`` (second order, first order, head only)   §1, §2
 - ``reptile``      ``Reptile``                                                                   App. C
+- ``meta_sgd``     ``MetaSGD``: MAML with an inner step size learned per weight                  §2
+- ``ridge_head``   ``R2D2``: the head solved per task by ridge regression, closed form           §2
+- ``imaml``        ``IMAML``: a proximal inner problem, its meta-gradient by conjugate gradient  §2
 - ``blackbox``     a black-box (attention) meta-learner and its objective                       App. B
 - ``training``     the meta-training loop (Pseudo-code 2), evaluation, confidence intervals
 - ``batching``     how the tasks of a meta-batch are run for speed (loop, vmap, expand): same numbers

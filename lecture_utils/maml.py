@@ -49,13 +49,15 @@ APPROXIMATIONS = {"second_order": {"first_order": False, "head_only": False},
 
 
 def adapt(model: nn.Module, params: dict[str, Tensor], x_spt: Tensor, y_spt: Tensor, *, loss_fn,
-          steps: int = 1, inner_lr: float = 0.01, first_order: bool = False,
+          steps: int = 1, inner_lr: float | dict[str, Tensor] = 0.01, first_order: bool = False,
           head_only: bool = False) -> dict[str, Tensor]:
     """The inner loop: ``steps`` gradient steps on one task's support set, from θ to ϕ_i.
 
     ``params`` is θ as a dict name -> tensor; the result is ϕ_i in the same form.
     ``first_order`` treats dϕ_i/dθ as I (§2, remedy 1); ``head_only`` adapts only the ``head.*``
     parameters (§2, remedy 2). With neither, the outer gradient sees dϕ_i/dθ = I - α·H: exact MAML.
+    ``inner_lr`` is α: one number, or one per parameter (a dict name -> tensor, as Meta-SGD learns);
+    the check hands it back per parameter.
     """
     steps, inner_lr = check_inner_loop(model, params, loss_fn, steps, inner_lr, head_only, is_head)
     phi = dict(params)                                               # ϕ_i starts at θ
@@ -71,7 +73,7 @@ def adapt(model: nn.Module, params: dict[str, Tensor], x_spt: Tensor, y_spt: Ten
                 grads = grad(spt_loss)(fast)                         # grad is cut, dϕ_i/dθ = I
         else:
             grads = grad(spt_loss)(fast)                             # create_graph=True: graph kept
-        phi.update({n: w - inner_lr * grads[n] for n, w in fast.items()})      # ϕ_i = θ - α*grad
+        phi.update({n: w - inner_lr[n] * grads[n] for n, w in fast.items()})   # ϕ_i = θ - α*grad
     return phi
 
 

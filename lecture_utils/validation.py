@@ -61,21 +61,50 @@ def check_flag(value, name: str) -> bool:
     return value
 
 
-def check_inner_lr(value) -> float | Tensor:
+def check_inner_lr(value, name: str = "inner_lr") -> float | Tensor:
     """The inner learning rate α: a finite number > 0, or a floating tensor (a learned α) whose
     entries are all finite and > 0."""
     if isinstance(value, Tensor):
         if not value.is_floating_point():
-            raise ValueError(f"inner_lr as a tensor must be floating point, got {value.dtype}")
+            raise ValueError(f"{name} as a tensor must be floating point, got {value.dtype}")
         with torch.no_grad():
             ok = bool(torch.isfinite(value).all() and (value > 0).all())
         if not ok:
-            raise ValueError(f"inner_lr must be finite and > 0 everywhere (a negative α is gradient ascent), "
+            raise ValueError(f"{name} must be finite and > 0 everywhere (a negative α is gradient ascent), "
                              f"got {value.detach().flatten()[:4].tolist()}{'...' if value.numel() > 4 else ''}")
         return value
     if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"inner_lr must be a finite number > 0 (e.g. 0.01), got {value!r}")
+        raise ValueError(f"{name} must be a finite number > 0 (e.g. 0.01), got {value!r}")
     return value
+
+
+def check_inner_lr_per_parameter(inner_lr, params: dict, adapted: list[str]) -> dict:
+    """α for each parameter, as ``maml.adapt`` uses it: one number or tensor α for all (checked by
+    ``check_inner_lr``), or a dict name -> α (Meta-SGD's learned step sizes) with an entry for each
+    parameter in ``adapted``, each a number or a tensor of its parameter's shape (or a 0-d tensor):
+    a shape that would broadcast, [40] against a [40, 1] weight, is an error, not a wrong step."""
+    if not isinstance(inner_lr, dict):
+        inner_lr = check_inner_lr(inner_lr)
+        return {n: inner_lr for n in params}
+    unknown = [n for n in inner_lr if n not in params]
+    missing = [n for n in adapted if n not in inner_lr]
+    if unknown or missing:
+        raise ValueError("a per-parameter inner_lr is a dict with one step size per parameter, named as in params"
+                         + (f"; it names {unknown}, which params does not hold" if unknown else "")
+                         + (f"; it has none for {missing}" if missing else ""))
+    for n, alpha in inner_lr.items():
+        check_inner_lr(alpha, f"inner_lr[{n!r}]")
+        if isinstance(alpha, Tensor) and alpha.dim() and alpha.shape != params[n].shape:
+            raise ValueError(f"inner_lr[{n!r}] has shape {tuple(alpha.shape)} but the parameter has shape "
+                             f"{tuple(params[n].shape)}: a per-parameter α has its parameter's shape (or is one number)")
+    return inner_lr
+
+
+def check_positive(name: str, value, example: str = "1.0") -> float:
+    """A finite number > 0: a regularisation strength λ, a scale."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0 (e.g. {example}), got {value!r}")
+    return float(value)
 
 
 def check_inner_steps(value, minimum: int = 0) -> int:
@@ -190,15 +219,17 @@ def check_params(params) -> None:
                          f"dict(model.named_parameters()); got {type(params).__name__}")
 
 
-def check_inner_loop(model, params, loss_fn, steps, inner_lr, head_only: bool, is_head) -> tuple[int, float | Tensor]:
-    """What ``maml.adapt`` is given: θ as a dict, a loss function, a step count and an α; with
-    ``head_only``, parameters that ``is_head`` picks. Returns the checked steps and α."""
+def check_inner_loop(model, params, loss_fn, steps, inner_lr, head_only: bool, is_head) -> tuple[int, dict]:
+    """What ``maml.adapt`` is given: θ as a dict, a loss function, a step count and an α (one, or
+    one per parameter); with ``head_only``, parameters that ``is_head`` picks. Returns the checked
+    steps and α as a dict name -> α (the same α for every parameter when one was given)."""
     check_params(params)
     check_callable(loss_fn, "loss_fn", "torch.nn.functional.mse_loss")
     if head_only and not any(is_head(n) for n in params):
         raise ValueError(f"head_only=True adapts the parameters named 'head.*', but {type(model).__name__} "
                          "has none: name its last layer `head`, or use head_only=False")
-    return check_inner_steps(steps), check_inner_lr(inner_lr)
+    adapted = [n for n in params if is_head(n) or not head_only]
+    return check_inner_steps(steps), check_inner_lr_per_parameter(inner_lr, params, adapted)
 
 
 def check_callable(value, name: str, example: str) -> None:

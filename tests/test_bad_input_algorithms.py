@@ -67,6 +67,22 @@ def test_a_tensor_inner_lr_is_checked_too(lr):
         adapt(model, parameters_of(model), x_spt[0], y_spt[0], loss_fn=F.mse_loss, inner_lr=lr)
 
 
+@pytest.mark.parametrize("change, match", [
+    (lambda a: {**a, "head.weight": torch.full((40,), 0.1)}, r"inner_lr\['head.weight'\] has shape \(40,\) but the "
+                                                             r"parameter has shape \(1, 40\)"),
+    (lambda a: {n: v for n, v in a.items() if n != "head.bias"}, r"it has none for \['head.bias'\]"),
+    (lambda a: {**a, "head.wieght": torch.tensor(0.1)}, r"it names \['head.wieght'\], which params does not hold"),
+    (lambda a: {**a, "body.0.bias": -a["body.0.bias"]}, r"inner_lr\['body.0.bias'\] must be finite and > 0"),
+])
+def test_a_per_parameter_inner_lr_is_checked_name_by_name(change, match):
+    """A per-parameter α (Meta-SGD's) of the wrong shape would broadcast into a wrong step."""
+    model = SineMLP()
+    x_spt, y_spt, _, _ = sine_batch()
+    alphas = {n: torch.full_like(p, 0.1) for n, p in model.named_parameters()}
+    with pytest.raises(ValueError, match=match):
+        adapt(model, parameters_of(model), x_spt[0], y_spt[0], loss_fn=F.mse_loss, inner_lr=change(alphas))
+
+
 def test_a_positive_tensor_inner_lr_works_and_is_differentiable():
     lr = torch.tensor(0.05, requires_grad=True)
     loss, _ = MAML(inner_lr=lr, batching="loop").objective(SineMLP(), sine_batch())

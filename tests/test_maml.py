@@ -113,6 +113,23 @@ def test_first_order_is_query_gradient_at_phi_and_create_graph_false_is_first_or
     assert gap > 1e-4, "without create_graph=True the (I - αH) term must be missing"
 
 
+def test_a_per_parameter_inner_lr_scales_each_gradient_entry_by_its_own_step():
+    """adapt with α as a dict name -> tensor of the parameter's shape (Meta-SGD's learned α):
+    ϕ = θ - α ∘ ∇L_spt(θ) entry by entry; a dict holding one number everywhere is the scalar α."""
+    model, batch = SineMLP(), regression_batch(tasks=1)
+    xs, ys = batch[0][0], batch[1][0]
+    theta = parameters_of(model)
+    alphas = {n: torch.rand_like(p) * 0.1 + 0.01 for n, p in theta.items()}
+    phi = adapt(model, theta, xs, ys, loss_fn=F.mse_loss, inner_lr=alphas, first_order=True)
+    grads = torch.autograd.grad(F.mse_loss(model(xs), ys), list(theta.values()))
+    for (n, p), g in zip(theta.items(), grads):
+        torch.testing.assert_close(phi[n], p - alphas[n] * g, rtol=1e-12, atol=1e-14)
+    same = adapt(model, theta, xs, ys, loss_fn=F.mse_loss, inner_lr={n: 0.05 for n in theta}, steps=2)
+    scalar = adapt(model, theta, xs, ys, loss_fn=F.mse_loss, inner_lr=0.05, steps=2)
+    for n in theta:
+        assert torch.equal(same[n], scalar[n]), n
+
+
 def test_head_only_adapts_the_head_and_still_trains_the_body():
     model, batch = SineMLP(), regression_batch()
     theta = parameters_of(model)
