@@ -228,3 +228,44 @@ def test_no_function_in_the_script_looks_like_a_test():
     tree = ast.parse(SCRIPT.read_text())
     names = [n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
     assert not [n for n in names if n.startswith(("test_", "Test"))]
+
+
+class FakeServer:
+    def __init__(self, log):
+        self.stopped = False
+        self.log = log
+        log.append("start")
+
+    def stop(self):
+        self.stopped = True
+        self.log.append("stop")
+
+
+def test_voila_gets_a_fresh_server_once_when_its_page_never_comes(bt):
+    log, limits = [], []
+
+    def render(server, limit):
+        limits.append(limit)
+        return bt.NotebookResult("voila: 01.ipynb", stalled=len(limits) == 1,
+                                 errors=["rendering the notebook in Voila: TimeoutError"] if len(limits) == 1 else [])
+
+    result, servers = bt.present_in_voila(lambda: FakeServer(log), render, 300, 600)
+    assert result.ok and result.name == "voila: 01.ipynb (second server)"
+    assert limits == [300, 600] and log == ["start", "stop", "start"] and servers[0].stopped
+
+
+def test_voila_is_not_retried_when_the_page_came(bt):
+    log = []
+    failed = bt.NotebookResult("voila: 01.ipynb", errors=["moving its first slider: no change"])
+    result, servers = bt.present_in_voila(lambda: FakeServer(log), lambda server, limit: failed, 300, 600)
+    assert result is failed and not result.ok and log == ["start"] and len(servers) == 1
+
+
+def test_voila_stalling_twice_fails(bt):
+    log = []
+
+    def render(server, limit):
+        return bt.NotebookResult("voila: 01.ipynb", stalled=True, errors=["rendering the notebook in Voila: TimeoutError"])
+
+    result, servers = bt.present_in_voila(lambda: FakeServer(log), render, 300, 600)
+    assert not result.ok and log == ["start", "stop", "start"] and len(servers) == 2
