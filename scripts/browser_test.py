@@ -938,10 +938,10 @@ def present_in_voila(start: Callable[[], "Server"], render: Callable[["Server", 
     """Render one notebook in Voilà; if the page does not come within ``first_timeout`` seconds, once
     more on a fresh Voilà server (``timeout`` seconds). Returns the result and every server started.
 
-    Voilà executes the notebook before it sends the page. Under load its kernel can start and then never
-    answer, as a JupyterLab kernel can stay "starting" (``wait_for_kernel``): the page then never
-    comes (a ten-run series with a core busy met it once: Voilà logged "Kernel started" and nothing
-    after, and the page timed out at 600 s). A fresh server gets a fresh kernel; a second stall fails.
+    Voilà executes the notebook before it sends the page, and Voilà 0.5 can stop sending cells to an
+    idle kernel (https://github.com/voila-dashboards/voila/issues/1428): the page then never comes
+    (twice in four runs with a core busy; docs/browser-flake.md). A fresh server starts over; a second
+    stall fails.
     """
     servers = [start()]
     result = render(servers[0], first_timeout)
