@@ -138,7 +138,7 @@ results: $(STAMP)
 	$(BIN)/python scripts/results.py $(RESULTS_ARGS)
 
 # Notebook 05's learning curves: three character models trained again from scratch, scored every
-# 250 meta-iterations (about two hours on one CPU core; the checkpoints are not touched).
+# 250 meta-iterations (about 100 minutes on one CPU core; the checkpoints are not touched).
 CURVES ?= chars5_maml chars5_fomaml_a0.1 chars5_reptile
 curves: $(STAMP)
 	$(BIN)/python scripts/learning_curves.py $(CURVES)

@@ -258,6 +258,10 @@ def method_differences(chars: list[Row]) -> list[str]:
             line += f"; papers {paper_maml[0] - paper_other[0]:+.1f} ({paper_maml[0]} vs {paper_other[0]}%)."
         else:
             line += "; no paper number to compare."
+        if method == "Reptile":
+            line += (" Notebook 05 (section 4) measures the gap: Reptile's validation accuracy stops rising after its"
+                     " first 250 meta-iterations (results/learning_curves.json), and it adapts well from 4 drawings"
+                     " per class, as in its meta-training, but not from one.")
         lines.append(line)
     best = {}
     for (method, n, k, alpha), value in acc.items():
