@@ -260,8 +260,8 @@ def method_differences(chars: list[Row]) -> list[str]:
             line += "; no paper number to compare."
         if method == "Reptile":
             line += (" Notebook 05 (section 4) measures the gap: Reptile's validation accuracy stops rising after its"
-                     " first 250 meta-iterations (results/learning_curves.json), and it adapts well from 4 drawings"
-                     " per class, as in its meta-training, but not from one.")
+                     " first 250 meta-iterations (results/learning_curves.json), and it adapts far better from 4"
+                     " drawings per class, as in its meta-training, than from one.")
         lines.append(line)
     best = {}
     for (method, n, k, alpha), value in acc.items():
