@@ -213,7 +213,7 @@ class NotebookResult:
     errors: list[str] = field(default_factory=list)
     screenshot: str = ""
     failed_cell: int | None = None  # the first code cell with an error, for the screenshot
-    stalled: bool = False  # Voilà: the page never came (its kernel did not answer)
+    stalled: bool = False  # Voilà: the page never came (Voilà stopped executing the notebook)
 
     @property
     def ok(self) -> bool:
