@@ -946,8 +946,8 @@ def present_in_voila(start: Callable[[], "Server"], render: Callable[["Server", 
     servers = [start()]
     result = render(servers[0], first_timeout)
     if result.stalled:
-        print(f"  {result.name}: no page after {first_timeout:.0f} s (Voilà stopped executing the notebook; docs/browser-flake.md); "
-              "once more on a fresh Voilà server", flush=True)
+        print(f"  {result.name}: no page after {first_timeout:.0f} s (Voilà stopped executing the notebook; "
+              "docs/browser-flake.md); once more on a fresh Voilà server", flush=True)
         servers[0].stop()
         servers.append(start())
         result = render(servers[-1], timeout)
