@@ -241,7 +241,7 @@ class FakeServer:
         self.log.append("stop")
 
 
-def test_voila_gets_a_fresh_server_once_when_its_page_never_comes(bt):
+def test_voila_gets_a_fresh_server_when_its_page_never_comes(bt):
     log, limits = [], []
 
     def render(server, limit):
@@ -249,23 +249,25 @@ def test_voila_gets_a_fresh_server_once_when_its_page_never_comes(bt):
         return bt.NotebookResult("voila: 01.ipynb", stalled=len(limits) == 1,
                                  errors=["rendering the notebook in Voila: TimeoutError"] if len(limits) == 1 else [])
 
-    result, servers = bt.present_in_voila(lambda: FakeServer(log), render, 300, 600)
-    assert result.ok and result.name == "voila: 01.ipynb (second server)"
-    assert limits == [300, 600] and log == ["start", "stop", "start"] and servers[0].stopped
+    result, servers = bt.present_in_voila(lambda: FakeServer(log), render, 120, 600)
+    assert result.ok and result.name == "voila: 01.ipynb (server 2)"
+    assert limits == [120, 120] and log == ["start", "stop", "start"] and servers[0].stopped
 
 
-def test_voila_is_not_retried_when_the_page_came(bt):
+def test_voila_is_not_rendered_again_when_the_page_came(bt):
     log = []
     failed = bt.NotebookResult("voila: 01.ipynb", errors=["moving its first slider: no change"])
-    result, servers = bt.present_in_voila(lambda: FakeServer(log), lambda server, limit: failed, 300, 600)
+    result, servers = bt.present_in_voila(lambda: FakeServer(log), lambda server, limit: failed, 120, 600)
     assert result is failed and not result.ok and log == ["start"] and len(servers) == 1
 
 
-def test_voila_stalling_twice_fails(bt):
-    log = []
+def test_voila_stalling_on_every_server_fails_after_the_last_gets_the_full_timeout(bt):
+    log, limits = [], []
 
     def render(server, limit):
+        limits.append(limit)
         return bt.NotebookResult("voila: 01.ipynb", stalled=True, errors=["rendering the notebook in Voila: TimeoutError"])
 
-    result, servers = bt.present_in_voila(lambda: FakeServer(log), render, 300, 600)
-    assert not result.ok and log == ["start", "stop", "start"] and len(servers) == 2
+    result, servers = bt.present_in_voila(lambda: FakeServer(log), render, 120, 600)
+    assert not result.ok and len(servers) == bt.VOILA_TRIES == 3
+    assert limits == [120, 120, 600] and log == ["start", "stop", "start", "stop", "start"]
