@@ -4,7 +4,6 @@ Each test reproduces one defect of the bad-input audit: it failed before the fix
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -24,6 +23,7 @@ from lecture_utils.reptile import Reptile
 from lecture_utils.sinusoid import SinusoidTasks
 from lecture_utils.tasks import TaskBatch
 from lecture_utils.training import evaluate, meta_train
+from tests.scripts import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -251,11 +251,7 @@ def test_retrain_cli_checks_its_arguments_before_any_work(monkeypatch, capsys, b
 
 
 def _results_script():
-    spec = importlib.util.spec_from_file_location("results_script", REPO / "scripts" / "results.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_script("results")
 
 
 def test_results_only_with_a_misspelt_name_keeps_results_md(tmp_path, capsys):

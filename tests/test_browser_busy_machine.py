@@ -5,13 +5,13 @@ away: "File Save Error ... No such file or directory"); every failure names what
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.scripts import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "browser_test.py"
@@ -19,11 +19,7 @@ SCRIPT = REPO / "scripts" / "browser_test.py"
 
 @pytest.fixture(scope="module")
 def bt():
-    spec = importlib.util.spec_from_file_location("browser_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script("browser_test")
 
 
 class Clock:

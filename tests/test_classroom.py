@@ -3,27 +3,19 @@ HTML (scripts/build_html.py), the browser test's pure parts (scripts/browser_tes
 make targets that tie them together. `make test-browser` runs the real browser."""
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.scripts import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p for p in (REPO / "notebooks").glob("*.ipynb") if not p.name.startswith("_"))
 KOREAN_NOTEBOOKS = sorted(p for p in (REPO / "notebooks" / "ko").glob("*.ipynb") if not p.name.startswith("_"))
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 PAPER_NUMBERS = ("98.7", "95.8", "98.3", "89.4", "97.68", "89.43")
-
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

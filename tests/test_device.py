@@ -15,6 +15,7 @@ from lecture_utils import device as dev
 from lecture_utils import probe
 from lecture_utils.device import DEVICE_ENV, PROBE_ENV, describe_device, get_device
 from lecture_utils.probe import probe_device
+from tests.scripts import load_script
 
 
 @pytest.fixture(autouse=True)
@@ -212,13 +213,7 @@ def test_missing_mps_is_named(monkeypatch):
 # --- scripts/run_notebooks_gpu.py uses the same probe -----------------------------------------
 
 def test_gpu_runner_stops_when_the_probe_fails(stand_in, monkeypatch, capsys):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / "run_notebooks_gpu.py"
-    spec = importlib.util.spec_from_file_location("run_notebooks_gpu", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("run_notebooks_gpu")
     monkeypatch.setenv(DEVICE_ENV, "mps")
     assert script.probe_passes()
     assert "probe on mps: pass" in capsys.readouterr().out

@@ -3,7 +3,6 @@ hides only run-to-run noise, and every notebook is stored executed, error-free a
 nbval marker explained. Also the GPU runner's no-GPU exit and its table."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
@@ -14,6 +13,8 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+from tests.scripts import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 SANITIZE = REPO / "nbval_sanitize.cfg"
@@ -161,10 +162,7 @@ def test_marker_rule():
 # --- scripts/run_notebooks_gpu.py ----------------------------------------------------------
 
 def _gpu_script():
-    spec = importlib.util.spec_from_file_location("run_notebooks_gpu", REPO / "scripts" / "run_notebooks_gpu.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("run_notebooks_gpu")
 
 
 def test_gpu_runner_exits_clearly_without_cuda():

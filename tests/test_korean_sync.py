@@ -18,19 +18,17 @@ temporary copy of the files and checks that the message names the cell.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.scripts import load_script
+
 REPO = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("build_korean", REPO / "scripts" / "build_korean.py")
-bk = sys.modules["build_korean"] = importlib.util.module_from_spec(_spec)  # dataclasses look their module up
-_spec.loader.exec_module(bk)
+bk = load_script("build_korean")
 
 EDITION = bk.Edition(REPO)
 TRANSLATED = EDITION.translated()

@@ -1,7 +1,6 @@
 """The learning curves notebook 05 plots: the committed file, the loader's refusals, the script's checks."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 from lecture_utils.curves import LEARNING_CURVES, load_learning_curve
 from lecture_utils.pretrained import data_source, load_pretrained
 from lecture_utils.recipes import recipe
+from tests.scripts import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 PLOTTED = ("chars5_maml", "chars5_fomaml_a0.1", "chars5_reptile")   # what notebook 05 plots
@@ -17,10 +17,7 @@ PLOTTED = ("chars5_maml", "chars5_fomaml_a0.1", "chars5_reptile")   # what noteb
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("learning_curves", REPO / "scripts" / "learning_curves.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("learning_curves")
 
 
 def a_curve(name="chars5_reptile", **changes):

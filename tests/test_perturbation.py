@@ -5,7 +5,6 @@ file; if the nudge silently did nothing, the run would pass without proving anyt
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -17,13 +16,13 @@ import pytest
 import torch
 from torch import nn
 
+from tests.scripts import load_script
+
 REPO = Path(__file__).resolve().parents[1]
 STARTUP = REPO / "scripts" / "perturb_startup.py"
 FACTOR = 1 + 2e-7
 
-spec = importlib.util.spec_from_file_location("perturbed_nbval", REPO / "scripts" / "perturbed_nbval.py")
-perturbed_nbval = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(perturbed_nbval)
+perturbed_nbval = load_script("perturbed_nbval")
 
 
 def build():

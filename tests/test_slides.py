@@ -2,7 +2,6 @@
 slideshow extension is pinned and loads nothing from the network (docs/slides.md)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -11,16 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.scripts import load_script
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "slide_metadata.py"
 
 
 @pytest.fixture(scope="module")
 def sm():
-    spec = importlib.util.spec_from_file_location("slide_metadata", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("slide_metadata")
 
 
 def md(text: str, **metadata) -> dict:
@@ -117,10 +115,7 @@ def test_slideshow_extension_is_pinned_in_the_slides_extra():
 
 
 def test_browser_test_counts_only_requests_outside_the_machine():
-    spec = importlib.util.spec_from_file_location("browser_test_for_slides", REPO / "scripts" / "browser_test.py")
-    bt = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = bt  # dataclasses look their module up there
-    spec.loader.exec_module(bt)
+    bt = load_script("browser_test")
     for url in ("http://127.0.0.1:8888/rise/00_setup.ipynb", "data:image/png;base64,AA", "blob:http://127.0.0.1/x"):
         assert bt.is_local(url), url
     for url in ("https://fonts.googleapis.com/css?family=Lato", "https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/MathJax.js"):
