@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lecture_utils.pretrained import data_source
+from lecture_utils.pretrained import check_recipe, data_source
 from lecture_utils.recipes import recipe
 
 LEARNING_CURVES = Path(__file__).resolve().parents[1] / "results" / "learning_curves.json"
@@ -37,9 +37,7 @@ def load_learning_curve(name: str, path: Path | None = None) -> dict:
     if name not in curves:
         raise KeyError(f"{path.name} has no curve for {name}: {fix}")
     curve = curves[name]
-    if json.loads(json.dumps(r.describe())) != curve.get("recipe"):
-        raise RuntimeError(f"the curve of {name} in {path.name} was recorded for another recipe than the "
-                           f"registered one (lecture_utils/recipes.py changed since): {fix}")
+    check_recipe(r, curve, f"the curve of {name} in {path.name}", fix)
     if curve.get("data") != data_source(r):
         raise RuntimeError(f"the curve of {name} in {path.name} was recorded on {curve['data']}, and the "
                            f"notebooks now use {data_source(r)}: {fix}")

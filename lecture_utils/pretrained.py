@@ -63,10 +63,11 @@ def task_sampler(r: Recipe, split: str, device):
     return lambda g, n=r.meta_batch: sampler.sample(n, g, device)
 
 
-def held_out_score(r: Recipe, model: nn.Module, device, split: str = "val") -> dict:
+def held_out_score(r: Recipe, model: nn.Module, device, split: str = "val", sample=None) -> dict:
     """The metric a checkpoint reached: query MSE (sinusoid) or accuracy (characters) after
-    the training number of inner steps, mean and 95% interval over ``eval_tasks`` tasks."""
-    sample = task_sampler(r, split, device)
+    the training number of inner steps, mean and 95% interval over ``eval_tasks`` tasks.
+    ``sample``: ``task_sampler(r, split, device)`` made once by a caller that scores many times."""
+    sample = sample or task_sampler(r, split, device)
     g = torch.Generator().manual_seed(10_000 + r.seed)
     batches = [sample(g, 50) for _ in range(math.ceil(r.eval_tasks / 50))]
     losses, accs = evaluate(model, r.algorithm, batches)
@@ -121,18 +122,19 @@ def load_pretrained(name: str, device=None, retrain: bool = False, progress: boo
     return model, store.save(file, model, info)
 
 
-def check_recipe(r: Recipe, entry: dict, file: str) -> None:
-    """Raise when the recipe recorded with a checkpoint differs from the registered recipe ``r``:
-    the weights were trained for something else."""
+def check_recipe(r: Recipe, entry: dict, file: str, fix: str | None = None) -> None:
+    """Raise when the recipe recorded with a checkpoint (or a learning curve, ``curves.py``) differs
+    from the registered recipe ``r``: it was trained for something else. ``fix`` replaces the default
+    advice (retrain)."""
     recorded = json.loads(json.dumps(entry.get("recipe")))  # both as the manifest stores them (lists, ...)
     registered = json.loads(json.dumps(r.describe()))
     if recorded == registered:
         return
     changes = [f"{key}: {was!r} when trained, {now!r} now"
                for key, (was, now) in _differences(recorded or {}, registered).items()]
+    fix = fix or f"retrain with `{retrain_command(r.name)}` or load_pretrained({r.name!r}, retrain=True)"
     raise RuntimeError(f"{file}: recipe changed since training ({'; '.join(changes[:4])}"
-                       f"{'; ...' if len(changes) > 4 else ''}); retrain with `{retrain_command(r.name)}` "
-                       f"or load_pretrained({r.name!r}, retrain=True)")
+                       f"{'; ...' if len(changes) > 4 else ''}); {fix}")
 
 
 def _differences(recorded: dict, registered: dict, prefix: str = "") -> dict:

@@ -40,26 +40,26 @@ def curve(name: str, every: int, device: torch.device, compare: bool = True) -> 
     """Train recipe ``name`` from scratch and score it every ``every`` meta-iterations."""
     r = recipe(name)
     model = r.build().to(device)                 # seeds torch as pretrained.train does
-    points: list[dict] = []
+    sample_val = task_sampler(r, "val", device)  # the data loaded once, not at every score
+    scores: list[dict] = []
 
     def validation():
-        score = held_out_score(r, model, device)
-        points.append({"mean": score["mean"], "ci95": score["ci95"]})
-        return score["mean"], None
+        scores.append(held_out_score(r, model, device, sample=sample_val))
+        return scores[-1]["mean"], None
 
     validation()                                 # before the first meta-iteration
     start = time.perf_counter()
     history = meta_train(model, r.algorithm, task_sampler(r, "train", device), r.iterations, r.meta_lr,
                          seed=r.seed, validation=validation, val_every=every, desc=name)
     minutes = (time.perf_counter() - start) / 60
-    result = {"recipe": r.describe(), "metric": "query_accuracy" if r.family == "characters" else "query_mse",
-              "data": data_source(r), "split": "val", "tasks": r.eval_tasks, "step": [0, *history.val_step],
-              "mean": [p["mean"] for p in points], "ci95": [p["ci95"] for p in points],
+    result = {"recipe": r.describe(), "metric": scores[-1]["metric"], "data": data_source(r),
+              "split": "val", "tasks": scores[-1]["tasks"], "step": [0, *history.val_step],
+              "mean": [s["mean"] for s in scores], "ci95": [s["ci95"] for s in scores],
               "device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
               "machine": platform.machine(), "minutes": round(minutes, 2)}
     if compare:
         committed, entry = load_pretrained(name, device)
-        trained = dict(model.state_dict())
+        trained = model.state_dict()
         result["max_abs_diff_from_checkpoint"] = max(
             (trained[k].float() - v.float()).abs().max().item() for k, v in committed.state_dict().items())
         result["checkpoint_score"] = entry["score"]["mean"]

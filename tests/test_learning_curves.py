@@ -61,7 +61,8 @@ def test_a_missing_curve_names_the_command(tmp_path):
 def test_a_curve_of_another_recipe_is_refused(tmp_path):
     changed = a_curve()
     changed["recipe"]["iterations"] = 100
-    with pytest.raises(RuntimeError, match="another recipe"):
+    with pytest.raises(RuntimeError, match="recipe changed since training .iterations: 100 when trained, 3000 now.; "
+                                           "record it with `python scripts/learning_curves.py chars5_reptile`"):
         load_learning_curve("chars5_reptile", write(tmp_path, {"chars5_reptile": changed}))
 
 
