@@ -948,19 +948,18 @@ def present_in_voila(start: Callable[[], "Server"], render: Callable[["Server", 
     With a core busy it happened in 3 of 10 runs, each time once (docs/browser-flake.md). A fresh
     server starts over; a result that is not a stall (a page that came, right or wrong) is final.
     """
-    servers: list[Server] = []
-    for attempt in range(1, tries + 1):
-        if servers:
-            servers[-1].stop()
-        servers.append(start())
-        result = render(servers[-1], timeout if attempt == tries else stall_timeout)
-        if attempt > 1:
-            result.name += f" (server {attempt})"
-        if not result.stalled or attempt == tries:
-            return result, servers
+    servers = [start()]
+    result = render(servers[0], stall_timeout if tries > 1 else timeout)
+    for attempt in range(2, tries + 1):
+        if not result.stalled:
+            break
         print(f"  {result.name}: no page after {stall_timeout:.0f} s (Voilà stopped executing the notebook; "
               "docs/browser-flake.md); again on a fresh Voilà server", flush=True)
-    raise AssertionError("unreachable")
+        servers[-1].stop()
+        servers.append(start())
+        result = render(servers[-1], timeout if attempt == tries else stall_timeout)
+        result.name += f" (server {attempt})"
+    return result, servers
 
 
 def choose_voila_notebook(results: list[NotebookResult], wanted: str | None) -> str | None:
