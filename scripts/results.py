@@ -44,6 +44,10 @@ PAPER_OMNIGLOT_SETTING = ("full Omniglot (Lake et al. 2015, 1623 characters: 120
                           "meta-iterations on a GPU. MAML paper: 5-way trained with 1 inner step of α = 0.4 "
                           "(meta-batch 32) and tested with 3 steps; 20-way trained and tested with 5 steps of "
                           "α = 0.1 (meta-batch 16)")
+# Where a notebook measures what a gap in the comparison below consists of: method -> a sentence.
+GAP_NOTES = {"Reptile": " Notebook 05 (section 4) measures the gap: Reptile's validation accuracy stops rising after its"
+                        " first 250 meta-iterations (results/learning_curves.json), and it adapts far better from 4"
+                        " drawings per class, as in its meta-training, than from one."}
 PAPER_TEST_STEPS = {5: 3, 20: 5}  # the MAML paper's test-time inner steps on Omniglot, by N
 PAPER_SINUSOID = (
     "The MAML paper (Finn et al. 2017, sinusoid regression, Section 5.1 and its figure) gives no table: "
@@ -258,11 +262,7 @@ def method_differences(chars: list[Row]) -> list[str]:
             line += f"; papers {paper_maml[0] - paper_other[0]:+.1f} ({paper_maml[0]} vs {paper_other[0]}%)."
         else:
             line += "; no paper number to compare."
-        if method == "Reptile":
-            line += (" Notebook 05 (section 4) measures the gap: Reptile's validation accuracy stops rising after its"
-                     " first 250 meta-iterations (results/learning_curves.json), and it adapts far better from 4"
-                     " drawings per class, as in its meta-training, than from one.")
-        lines.append(line)
+        lines.append(line + GAP_NOTES.get(method, ""))
     best = {}
     for (method, n, k, alpha), value in acc.items():
         if method == "first-order MAML" and ("MAML", n, k, alpha) in acc and value > best.get((n, k), (None, -1))[1]:
