@@ -96,7 +96,9 @@ def method_of(recipe) -> str:
         return "first-order MAML" if algo.first_order else "MAML"
     if kind == "BlackBox":
         return "black-box meta-learner"
-    return kind
+    if kind == "MetaSGD":
+        return "first-order Meta-SGD" if algo.first_order else "Meta-SGD"
+    return {"R2D2": "R2-D2", "IMAML": "iMAML"}.get(kind, kind)
 
 
 def task_of(recipe) -> str:
@@ -110,8 +112,14 @@ def setting_of(recipe, entry: dict, data: str) -> str:
     cfg = entry.get("recipe", {})
     algo = cfg.get("algorithm", {})
     inner = ""
-    if "inner_steps" in algo:
+    if "init_lr" in algo:
+        inner = f", inner {algo['inner_steps']} step(s), lr learned per weight from {algo['init_lr']:g}"
+    elif "inner_steps" in algo:
         inner = f", inner {algo['inner_steps']} step(s) lr {algo['inner_lr']:g}"
+    if "lam" in algo:
+        inner += f", λ = {algo['lam']:g}, {algo['cg_steps']} CG steps"
+    if algo.get("kind") == "R2D2":
+        inner = ", head by ridge regression (λ and scale learned)"
     net = (f"Conv4-{cfg.get('hidden')}" if recipe.family == "characters" and algo.get("kind") != "BlackBox"
            else f"width {cfg.get('hidden')}")
     source = {"omniglot-minimal": "Omniglot, minimal splits, 242 characters (182/24/36)",
@@ -137,7 +145,7 @@ def evaluate_checkpoint(name: str, tasks: int, device) -> Row:
     batches = [sample(generator, min(BATCH, tasks - i)) for i in range(0, tasks, BATCH)]
     kind = type(recipe.algorithm).__name__
     train_steps = getattr(recipe.algorithm, "inner_steps", None)
-    if kind == "BlackBox":
+    if kind in ("BlackBox", "R2D2"):      # no inner steps to count: one prediction per task
         steps_list = [None]
     elif recipe.family == "sinusoid":
         steps_list = list(SINE_STEPS)
@@ -203,7 +211,21 @@ def recorded(entry: dict) -> str:
 
 
 def alpha_of(r: Row) -> float | None:
-    return r.entry["recipe"]["algorithm"].get("inner_lr")
+    """The inner step size a method is compared at: its α, or for Meta-SGD the α it starts from."""
+    algo = r.entry["recipe"]["algorithm"]
+    return algo.get("inner_lr", algo.get("init_lr"))
+
+
+def alpha_cell(r: Row) -> str:
+    algo = r.entry["recipe"]["algorithm"]
+    if "init_lr" in algo:
+        return f"learned from {algo['init_lr']:g}"
+    return "—" if algo.get("inner_lr") is None else f"{algo['inner_lr']:g}"
+
+
+# Methods compared with MAML at the lecture's α = 0.4 whatever their own inner step size: their α
+# (iMAML's, on a regularised inner problem with 5 steps) is not MAML's α.
+COMPARED_AT_MAML_ALPHA = ("iMAML", "R2-D2")
 
 
 def character_section(rows: list[Row], tasks: int) -> list[str]:
@@ -225,8 +247,7 @@ def character_section(rows: list[Row], tasks: int) -> list[str]:
                 cells.append(fmt(value, "accuracy") + label)
             cells += ["—"] * (2 - len(cells))
             n_way, k_shot = r.entry["recipe"]["n_way"], r.entry["recipe"]["k_shot"]
-            alpha = alpha_of(r)
-            out.append(f"| `{r.name}` | {r.method} | {r.task} | {'—' if alpha is None else f'{alpha:g}'} | "
+            out.append(f"| `{r.name}` | {r.method} | {r.task} | {alpha_cell(r)} | "
                        f"{' | '.join(cells)} | {recorded(r.entry)} | {paper_cell((r.method, n_way, k_shot))} | "
                        f"{setting_of_row(r)} |")
     else:
@@ -236,6 +257,8 @@ def character_section(rows: list[Row], tasks: int) -> list[str]:
     if unmatched:
         out += ["", "Paper numbers with no model of ours in the same setting (not reproduced here):", ""]
         out += [f"- {m}, {n}-way {k}-shot: {paper_cell((m, n, k))}" for m, n, k in unmatched]
+    not_quoted = [f"- {method}: {why}" for method, why in papers.NOT_QUOTED.items() if method in {r.method for r in chars}]
+    out += [""] + not_quoted if not_quoted else []
     differences = method_differences(chars)
     if differences:
         out += ["", "Since data, network width and training length differ, compare the differences between "
@@ -248,7 +271,8 @@ def character_section(rows: list[Row], tasks: int) -> list[str]:
 def method_differences(chars: list[Row]) -> list[str]:
     """MAML minus each other method at the same α, ours beside the papers', per task shape; then,
     per shape, the first-order gap at the α where first-order MAML does best."""
-    acc = {(r.method, r.entry["recipe"]["n_way"], r.entry["recipe"]["k_shot"], alpha_of(r)):
+    acc = {(r.method, r.entry["recipe"]["n_way"], r.entry["recipe"]["k_shot"],
+            None if r.method in COMPARED_AT_MAML_ALPHA else alpha_of(r)):
            next(iter(r.by_steps.values()))[0] for r in chars}
     lines = []
     for (method, n, k, alpha), ours in sorted(acc.items(), key=lambda kv: (kv[0][1], kv[0][0], -(kv[0][3] or 0))):

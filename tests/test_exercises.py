@@ -431,6 +431,44 @@ WRONG = {
         "check_examples_seen(lambda n_way, k_shot, k_query: (n_way, n_way + n_way * k_query))",  # right for 1-shot only
         "check_examples_seen(lambda n_way, k_shot, k_query: (n_way * k_shot, n_way * k_query + k_shot))",
     ],
+    ("06_further_remedies", 1): [
+        "def ridge_head(features, targets, lam):\n    n, d = features.shape\n"
+        "    return torch.linalg.solve(features.T @ features + lam * torch.eye(d, dtype=features.dtype), features.T @ targets)\n"
+        "check_ridge_head(ridge_head)",  # the d×d form: the same numbers
+        "def ridge_head(features, targets, lam):\n    return features.T @ torch.linalg.solve(features @ features.T, targets)\n"
+        "check_ridge_head(ridge_head)",  # no ridge
+        "check_ridge_head(lambda features, targets, lam: torch.zeros(features.shape[1], targets.shape[1]))",
+        "from lecture_utils.ridge_head import ridge_weights\ncheck_ridge_head(ridge_weights)",  # the package's
+        "def ridge_head(features, targets, lam):\n    n = features.shape[0]\n"
+        "    return features.T @ torch.linalg.solve(features @ features.T + torch.eye(n, dtype=features.dtype), targets)\n"
+        "check_ridge_head(ridge_head)",  # λ = 1 typed in
+        "def ridge_head(features, targets, lam):\n    n, d = features.shape\n"
+        "    return torch.inverse(features.T @ features + lam * torch.eye(d, dtype=features.dtype)) @ features.T @ targets\n"
+        "check_ridge_head(ridge_head)",  # d×d by torch.inverse
+    ],
+    ("06_further_remedies", 2): [
+        "def cg(matvec, b, steps):\n    n = len(b)\n"
+        "    a = torch.stack([matvec(e) for e in torch.eye(n, dtype=b.dtype)], 1)\n"
+        "    return torch.linalg.solve(a, b)\ncheck_conjugate_gradient(cg)",  # exact, not CG
+        "def cg(matvec, b, steps):\n    x = torch.zeros_like(b)\n    for _ in range(steps):\n"
+        "        r = b - matvec(x)\n        x = x + (r @ r) / (r @ matvec(r)) * r\n    return x\n"
+        "check_conjugate_gradient(cg)",  # steepest descent
+        "from lecture_utils.imaml import conjugate_gradient\ncheck_conjugate_gradient(conjugate_gradient)",
+        "def cg(matvec, b, steps):\n    x, r = torch.zeros_like(b), b.clone()\n    p, rr = r.clone(), r @ r\n"
+        "    for _ in range(steps):\n        step = rr / (p @ matvec(p))\n        x = x + step * p\n"
+        "        r = r - step * matvec(p)\n        rr_new = r @ r\n        p = r + (rr_new / rr) * p\n        rr = rr_new\n"
+        "    return x\ncheck_conjugate_gradient(cg)",  # right numbers, two products per step
+        "def cg(matvec, b, steps):\n    return b\ncheck_conjugate_gradient(cg)",
+    ],
+    ("06_further_remedies", 3): [
+        "check_implicit_meta_gradient(lambda hessian, query_grad, lam: query_grad)",  # first order
+        "check_implicit_meta_gradient(lambda hessian, query_grad, lam: torch.linalg.solve("
+        "hessian + lam * torch.eye(len(query_grad), dtype=hessian.dtype), query_grad))",  # off by λ
+        "check_implicit_meta_gradient(lambda hessian, query_grad, lam: torch.linalg.solve("
+        "torch.eye(len(query_grad), dtype=hessian.dtype) + lam * hessian, query_grad))",
+        "check_implicit_meta_gradient(lambda hessian, query_grad, lam: query_grad - hessian @ query_grad / lam)",  # one term
+        "check_implicit_meta_gradient(lambda hessian, query_grad, lam: None)",
+    ],
     ("_template", 1): [
         "def mse_grad(w, x, y):\n    return -10.0\ncheck_mse_grad(mse_grad)",  # the number of the prose
         "def mse_grad(w, x, y):\n    return (2 * x * (w * x - y)).mean()\ncheck_mse_grad(mse_grad)",  # no autograd
@@ -468,6 +506,20 @@ RIGHT = {
     ("04_blackbox_vs_maml", 4): [
         _fn(_FLIP[0], "return sinusoid(x, amplitude, phase - torch.pi), sinusoid(x=x, amplitude=-amplitude, phase=phase)",
             _FLIP[1]),
+    ],    ("06_further_remedies", 1): [
+        "def ridge_head(features, targets, lam):\n    n = features.shape[0]\n"
+        "    return features.T @ torch.linalg.inv(features @ features.T + lam * torch.eye(n, dtype=features.dtype)) @ targets\n"
+        "check_ridge_head(ridge_head)",  # the n×n system, by its inverse
+    ],
+    ("06_further_remedies", 2): [
+        "def cg(matvec, b, steps):\n    x, r = torch.zeros_like(b), b.clone()\n    p = r.clone()\n"
+        "    for _ in range(steps):\n        ap = matvec(p)\n        a = (r @ r) / (p @ ap)\n"
+        "        x, r_new = x + a * p, r - a * ap\n        p = r_new + (r_new @ r_new) / (r @ r) * p\n        r = r_new\n"
+        "    return x\ncheck_conjugate_gradient(cg)",
+    ],
+    ("06_further_remedies", 3): [
+        "check_implicit_meta_gradient(lambda hessian, query_grad, lam: lam * torch.linalg.solve("
+        "hessian + lam * torch.eye(len(query_grad), dtype=hessian.dtype), query_grad))",
     ],
 }
 
