@@ -45,7 +45,9 @@ PAPER_OMNIGLOT_SETTING = ("full Omniglot (Lake et al. 2015, 1623 characters: 120
                           "(meta-batch 32) and tested with 3 steps; 20-way trained and tested with 5 steps of "
                           "α = 0.1 (meta-batch 16)")
 # Where a notebook measures what a gap in the comparison below consists of: method -> a sentence.
-GAP_NOTES = {"Reptile": " Notebook 05 (section 4) measures the gap: Reptile's validation accuracy stops rising after its"
+GAP_NOTES = {"iMAML": " Notebook 06 (section 3) measures how far each model's inner steps get towards the inner"
+                      " solution, which the implicit meta-gradient assumes reached.",
+             "Reptile": " Notebook 05 (section 4) measures the gap: Reptile's validation accuracy stops rising after its"
                         " first 250 meta-iterations (results/learning_curves.json), and it adapts far better from 4"
                         " drawings per class, as in its meta-training, than from one."}
 PAPER_TEST_STEPS = {5: 3, 20: 5}  # the MAML paper's test-time inner steps on Omniglot, by N
@@ -271,16 +273,19 @@ def character_section(rows: list[Row], tasks: int) -> list[str]:
 def method_differences(chars: list[Row]) -> list[str]:
     """MAML minus each other method at the same α, ours beside the papers', per task shape; then,
     per shape, the first-order gap at the α where first-order MAML does best."""
-    acc = {(r.method, r.entry["recipe"]["n_way"], r.entry["recipe"]["k_shot"],
-            None if r.method in COMPARED_AT_MAML_ALPHA else alpha_of(r)):
-           next(iter(r.by_steps.values()))[0] for r in chars}
+    compared = [(r.method, r.entry["recipe"]["n_way"], r.entry["recipe"]["k_shot"],
+                 None if r.method in COMPARED_AT_MAML_ALPHA else alpha_of(r), r.name,
+                 next(iter(r.by_steps.values()))[0]) for r in chars]
+    acc = {(method, n, k, alpha): value for method, n, k, alpha, _, value in compared}
+    shared = [(method, n, k, alpha) for method, n, k, alpha, _, _ in compared]
     lines = []
-    for (method, n, k, alpha), ours in sorted(acc.items(), key=lambda kv: (kv[0][1], kv[0][0], -(kv[0][3] or 0))):
+    for method, n, k, alpha, name, ours in sorted(compared, key=lambda row: (row[1], row[0], -(row[3] or 0), row[4])):
         base = acc.get(("MAML", n, k, alpha)) if alpha is not None else acc.get(("MAML", n, k, 0.4))
         if method == "MAML" or base is None:
             continue
         at = f" at α = {alpha:g}" if alpha is not None else " (MAML at α = 0.4)"
-        line = f"- {n}-way {k}-shot, MAML − {method}{at}: ours {base - ours:+.1f} ({base:.1f} vs {ours:.1f}%)"
+        which = f" (`{name}`)" if shared.count((method, n, k, alpha)) > 1 else ""   # several models of one method
+        line = f"- {n}-way {k}-shot, MAML − {method}{which}{at}: ours {base - ours:+.1f} ({base:.1f} vs {ours:.1f}%)"
         paper_maml, paper_other = PAPER_OMNIGLOT.get(("MAML", n, k)), PAPER_OMNIGLOT.get((method, n, k))
         if paper_maml and paper_other:
             line += f"; papers {paper_maml[0] - paper_other[0]:+.1f} ({paper_maml[0]} vs {paper_other[0]}%)."

@@ -2,7 +2,7 @@
 
 Every exercise ends with a call that prints one plain line, "Correct: ..." or "Not yet: ...",
 so a stored notebook output stays the same from run to run. This module holds the generic
-helpers; the checks for one notebook live beside it in ``nb00.py`` ... ``nb05.py`` (and
+helpers; the checks for one notebook live beside it in ``nb00.py`` ... ``nb06.py`` (and
 ``template.py`` for ``notebooks/_template.ipynb``). The worked solutions are not here: each one
 exists once, folded in its notebook, and ``tests/test_exercises.py`` runs it through its check.
 
