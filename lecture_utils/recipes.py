@@ -166,7 +166,7 @@ register(Recipe("chars5_reptile", "05", Reptile("classification", inner_lr=0.4, 
 # poorly (validation accuracy 0.27 with λ = 2, 0.36 with λ = 1, against 0.66 for α = 0.1). This model
 # stays near its 100-iteration accuracy: its 5 inner steps do not solve the inner problem, which the
 # implicit meta-gradient assumes (notebook 06 measures it). ``chars5_imaml_10steps`` takes 10 smaller
-# steps (α = 0.03), which approach the inner solution better at the start of training.
+# steps (α = 0.03), which get closer to the inner solution at the start of training; it ends lower.
 register(Recipe("sine_metasgd_k10", "06", MetaSGD("regression", init_lr=0.01, inner_steps=1),
                 "sinusoid", k_shot=10, k_query=10, hidden=40, iterations=10_000))
 for _first_order, _short in ((False, "metasgd"), (True, "fometasgd")):
