@@ -114,14 +114,14 @@ def setting_of(recipe, entry: dict, data: str) -> str:
     cfg = entry.get("recipe", {})
     algo = cfg.get("algorithm", {})
     inner = ""
-    if "init_lr" in algo:
+    if algo.get("kind") == "R2D2":
+        inner = ", head by ridge regression (λ and scale learned)"
+    elif "init_lr" in algo:
         inner = f", inner {algo['inner_steps']} step(s), lr learned per weight from {algo['init_lr']:g}"
     elif "inner_steps" in algo:
         inner = f", inner {algo['inner_steps']} step(s) lr {algo['inner_lr']:g}"
     if "lam" in algo:
         inner += f", λ = {algo['lam']:g}, {algo['cg_steps']} CG steps"
-    if algo.get("kind") == "R2D2":
-        inner = ", head by ridge regression (λ and scale learned)"
     net = (f"Conv4-{cfg.get('hidden')}" if recipe.family == "characters" and algo.get("kind") != "BlackBox"
            else f"width {cfg.get('hidden')}")
     source = {"omniglot-minimal": "Omniglot, minimal splits, 242 characters (182/24/36)",
